@@ -1,0 +1,121 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { createEngine } from '../../src/pipeline/engine.js';
+import type { FaceModel, FacePrediction } from '../../src/model/types.js';
+import type { FrameOutput, StreamEvent } from '../../src/pipeline/types.js';
+
+const MEDIA = path.resolve(import.meta.dirname, '../../../shared/media');
+const CLASSES = ['a', 'b', 'c'];
+
+/**
+ * A transparent model for testing the plumbing: the distribution comes from the crop's mean
+ * colour, so it is deterministic and depends on the crop alone.
+ */
+function colourModel(): FaceModel & { batches: number[] } {
+  const batches: number[] = [];
+  return {
+    classes: CLASSES,
+    inputSize: 32,
+    batches,
+    async predict(crops) {
+      batches.push(crops.length);
+      return crops.map((c): FacePrediction => {
+        const sum = [0, 0, 0];
+        for (let i = 0; i < c.length; i++) sum[i % 3] += c[i];
+        const total = sum[0] + sum[1] + sum[2] + 3;
+        const p = sum.map((s) => (s + 1) / total);
+        const k = p.indexOf(Math.max(...p));
+        return { primary: p, corrected: p, primaryConfidence: 0.5, confidence: 0.5, anchorSimilarity: p, labelIndex: k, label: CLASSES[k] };
+      });
+    },
+    dispose() {},
+  };
+}
+
+function ffmpegChildren(): number {
+  try {
+    return execFileSync('pgrep', ['-P', String(process.pid), '-f', 'ffmpeg']).toString().trim().split('\n').filter(Boolean).length;
+  } catch {
+    return 0;
+  }
+}
+
+test('labelVideo: every frame of face_pan.mp4 once, in order, one face, one track', async () => {
+  const engine = await createEngine({ model: colourModel(), settings: { mediaDirs: [MEDIA] } });
+  const frames: FrameOutput[] = [];
+  let progress = 0;
+  for await (const out of engine.labelVideo(path.join(MEDIA, 'face_pan.mp4'), { onProgress: (d) => (progress = d) })) frames.push(out);
+  assert.deepEqual(frames.map((f) => f.frame), Array.from({ length: 125 }, (_, i) => i));
+  assert.ok(frames.every((f) => f.faces === 1 && f.results.length === 1), 'one face in every frame');
+  assert.equal(new Set(frames.map((f) => f.results[0].track)).size, 1, 'one track id');
+  assert.equal(progress, 125);
+  const face = frames[60].results[0];
+  assert.equal(face.corrected.length, 3);
+  assert.ok(Math.abs(face.corrected.reduce((a, b) => a + b) - 1) < 1e-6);
+  assert.ok(face.box.w > 50 && face.landmarks5.length === 5);
+  await engine.close();
+});
+
+test('labelVideo with centred smoothing averages each track over ±D frames', async () => {
+  const engine = await createEngine({ model: colourModel(), settings: { mediaDirs: [MEDIA] } });
+  const frames: FrameOutput[] = [];
+  for await (const out of engine.labelVideo(path.join(MEDIA, 'face_pan.mp4'), { smoothing: { kind: 'centred', window: 2 } })) frames.push(out);
+  assert.equal(frames.length, 125);
+  // Frame 10's smoothed distribution is the mean of frames 8..12's corrected ones.
+  const mean = [0, 1, 2].map((k) => frames.slice(8, 13).reduce((s, f) => s + f.results[0].corrected[k], 0) / 5);
+  frames[10].results[0].smoothed.forEach((v, k) => assert.ok(Math.abs(v - mean[k]) < 1e-9));
+  await engine.close();
+});
+
+test('a stream emits state changes and outputs, and stop leaves no ffmpeg behind', async () => {
+  const model = colourModel();
+  const engine = await createEngine({ model, settings: { mediaDirs: [MEDIA] } });
+  const stream = engine.openStream('face_pan.mp4', { name: 'pan' });
+  const events: StreamEvent[] = [];
+  stream.subscribe((e) => events.push(e));
+  await new Promise<void>((resolve) => {
+    const off = stream.subscribe((e) => {
+      if (e.type === 'output' && e.output.frame >= 20) {
+        off();
+        resolve();
+      }
+    });
+  });
+  const info = stream.info();
+  assert.equal(info.name, 'pan');
+  assert.equal(info.state, 'live');
+  assert.ok(info.framesOut >= 20 && info.fpsOut > 0);
+  const jpeg = await stream.latestJpeg();
+  assert.ok(jpeg && jpeg[0] === 0xff && jpeg[1] === 0xd8, 'a JPEG');
+  const outputs = events.filter((e) => e.type === 'output').map((e) => (e as { output: FrameOutput }).output);
+  assert.deepEqual(outputs.map((o) => o.frame), outputs.map((_, i) => i), 'in order, none missing');
+  assert.ok(outputs.every((o) => o.faces === 1 && o.results[0].smoothed.length === 3));
+  assert.ok(events.some((e) => e.type === 'state' && e.state === 'live'));
+  assert.ok(engine.metrics().frames_out_total >= 20);
+  await stream.stop();
+  assert.equal(engine.streams().length, 0);
+  assert.equal(ffmpegChildren(), 0);
+  await engine.close();
+});
+
+test('refused sources throw before anything starts; a broken file fails its stream only', async () => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'arbex-engine-'));
+  await writeFile(path.join(dir, 'notes.mp4'), 'this is a text file, not a video\n');
+  const engine = await createEngine({ model: colourModel(), settings: { mediaDirs: [MEDIA, dir] } });
+  assert.throws(() => engine.openStream('concat:a.mp4|b.mp4'), /not allowed/);
+  assert.throws(() => engine.openStream('/etc/passwd'), /outside the media folders/);
+  const good = engine.openStream('face_pan.mp4');
+  const bad = engine.openStream('notes.mp4');
+  const failed = await new Promise<string | undefined>((resolve) => bad.subscribe((e) => e.type === 'state' && (e.state === 'failed' || e.state === 'ended') && resolve(e.error)));
+  assert.match(failed ?? '', /notes\.mp4|invalid|ffmpeg/i);
+  assert.equal(bad.info().state, 'failed');
+  const more = await new Promise<number>((resolve) => good.subscribe((e) => e.type === 'output' && e.output.frame >= 5 && resolve(e.output.frame)));
+  assert.ok(more >= 5, 'the good stream keeps running');
+  await engine.close();
+  assert.equal(ffmpegChildren(), 0);
+  await rm(dir, { recursive: true });
+});
