@@ -10,7 +10,9 @@ interface Command {
 }
 
 const commands: Record<string, Command> = {
+  serve: { summary: 'serve the HTTP API, WebSocket and dashboard', load: () => import('./serve.js') },
   info: { summary: 'show the tensor backend and the settings in force', load: () => import('./info.js') },
+  train: { summary: 'train an ARBEx model (extractor + head) from a JSON config', load: () => import('./train.js') },
 };
 
 function usage(): string {

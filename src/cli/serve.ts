@@ -1,0 +1,97 @@
+/** `arbex serve`: the HTTP API, the WebSocket and the dashboard on one port, over one engine. */
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { initBackend } from '../backends/index.js';
+import { ROOT, readSettings } from '../env.js';
+import { loadFaceModel } from '../model/arbex.js';
+import { createEngine } from '../pipeline/engine.js';
+import { createServer } from '../server/index.js';
+
+const USAGE = `usage: arbex serve [options]
+
+Serves the API (/api), the WebSocket (/ws), Prometheus metrics (/metrics) and the dashboard (/).
+
+options:
+  --port N         port to listen on (default: PORT or 8080; 0 = any free port)
+  --host H         address to bind (default: HOST or 127.0.0.1)
+  --weights DIR    model directory (default: ARBEX_WEIGHTS or weights/demo)
+  --workers N      model worker threads (default 0: in this thread)
+  --max-upload MB  largest video upload in MiB (default 512)
+  --no-demo        do not start the looped demo stream (media/demo.mp4)
+
+ARBEX_TOKEN, when set, is required by the API and the WebSocket.`;
+
+export const DEMO_VIDEO = path.join(ROOT, 'media', 'demo.mp4');
+
+function intArg(name: string, value: string | undefined, min: number, max: number): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min || n > max) throw new Error(`--${name} must be an integer ${min}-${max} (got "${value}")`);
+  return n;
+}
+
+/** Runs until SIGINT or SIGTERM, then closes the server and the engine and resolves with 0. */
+export async function run(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      help: { type: 'boolean', short: 'h' },
+      port: { type: 'string' },
+      host: { type: 'string' },
+      weights: { type: 'string' },
+      workers: { type: 'string' },
+      'max-upload': { type: 'string' },
+      'no-demo': { type: 'boolean' },
+    },
+  });
+  if (values.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  const env = readSettings();
+  const settings = {
+    ...env,
+    port: intArg('port', values.port, 0, 65535) ?? env.port,
+    host: values.host ?? env.host,
+    weightsDir: path.resolve(values.weights ?? env.weightsDir),
+  };
+  const workers = intArg('workers', values.workers, 0, 64) ?? 0;
+  const maxUploadMiB = intArg('max-upload', values['max-upload'], 1, 1 << 20);
+
+  const backend = await initBackend(settings.backend);
+  const model = await loadFaceModel(settings.weightsDir, { workers });
+  const engine = await createEngine({ model, settings });
+  const server = createServer({ engine, settings, ...(maxUploadMiB ? { maxUploadBytes: maxUploadMiB * 1024 * 1024 } : {}) });
+  const { url } = await server.listen();
+  console.log(`arbex: serving on ${url} (backend ${backend}, model ${settings.weightsDir}${settings.token ? ', token required' : ''})`);
+
+  if (!values['no-demo']) {
+    if (!existsSync(DEMO_VIDEO)) {
+      console.log(`arbex: no demo stream (${DEMO_VIDEO} is missing)`);
+    } else {
+      try {
+        engine.openStream(DEMO_VIDEO, { name: 'demo', loop: true });
+      } catch (e) {
+        // A media folder setting that excludes ./media refuses the demo: the server still runs.
+        console.log(`arbex: no demo stream (${(e as Error).message})`);
+      }
+    }
+  }
+
+  const signal = await new Promise<NodeJS.Signals>((resolve) => {
+    const onSignal = (s: NodeJS.Signals) => {
+      process.off('SIGINT', onSignal).off('SIGTERM', onSignal);
+      resolve(s);
+    };
+    process.on('SIGINT', onSignal).on('SIGTERM', onSignal);
+  });
+  console.log(`arbex: ${signal}, shutting down`);
+  // A second signal means the user does not want to wait for a clean close.
+  const force = () => process.exit(1);
+  process.once('SIGINT', force).once('SIGTERM', force);
+  await server.close();
+  await engine.close();
+  process.off('SIGINT', force).off('SIGTERM', force);
+  return 0;
+}

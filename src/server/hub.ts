@@ -1,0 +1,297 @@
+/**
+ * The WebSocket side: fans every stream's predictions and state changes out to the clients
+ * subscribed to it.
+ *
+ * Each client has a bounded send queue. Messages go to the socket only while `ws.bufferedAmount`
+ * is under `maxBufferedBytes`; beyond that they wait in a queue of at most `maxQueue` messages,
+ * and when that is full the OLDEST prediction is dropped and counted, and the client is told with
+ * `{type:'dropped', stream, count}` as soon as it has room again. So a slow client costs at most
+ * maxBufferedBytes + maxQueue messages of memory and never slows the pipeline or anyone else.
+ * A heartbeat pings every client each `heartbeatMs` and terminates those that did not answer the
+ * previous ping.
+ */
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer, WebSocket, type RawData } from 'ws';
+import type { Engine, StreamEvent, StreamHandle } from '../pipeline/types.js';
+import { presentedToken, tokenMatches } from './auth.js';
+import { ClientMessage, describeIssues } from './schemas.js';
+
+export interface HubOptions {
+  engine: Engine;
+  /** Bearer token required to connect; undefined = open. */
+  token?: string;
+  /** URL path of the WebSocket endpoint. */
+  path?: string;
+  heartbeatMs?: number;
+  /** How often streams opened directly on the engine (not through the API) are picked up. */
+  syncMs?: number;
+  /** Bytes a client may have in flight in the socket before messages queue. */
+  maxBufferedBytes?: number;
+  /** Messages a client may have queued before its oldest predictions are dropped. */
+  maxQueue?: number;
+  /** Largest message a client may send. */
+  maxPayload?: number;
+}
+
+export interface ClientStats {
+  id: number;
+  subscriptions: string[];
+  queued: number;
+  queuedBytes: number;
+  bufferedAmount: number;
+  sent: number;
+  dropped: number;
+}
+
+export interface HubStats {
+  clients: number;
+  messagesSent: number;
+  framesDropped: number;
+  clientsTimedOut: number;
+  queueDepth: number;
+  bufferedBytes: number;
+  rejectedUpgrades: number;
+}
+
+export interface Hub {
+  /** Handles an HTTP upgrade; rejects wrong paths (404) and missing or bad tokens (401). */
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
+  /** Starts forwarding one stream's events (idempotent). */
+  attach(handle: StreamHandle): void;
+  /** Attaches streams the engine has that the hub does not, and detaches vanished ones. */
+  sync(): void;
+  stats(): HubStats;
+  clientStats(): ClientStats[];
+  close(): Promise<void>;
+}
+
+interface Queued {
+  data: string;
+  /** Set for predictions: only they may be dropped. */
+  stream?: string;
+}
+
+interface Client {
+  id: number;
+  ws: WebSocket;
+  subs: Set<string>;
+  queue: Queued[];
+  queuedBytes: number;
+  /** Predictions dropped per stream and not yet reported. */
+  unreported: Map<string, number>;
+  alive: boolean;
+  sent: number;
+  dropped: number;
+}
+
+const DEFAULTS = {
+  path: '/ws',
+  heartbeatMs: 30_000,
+  syncMs: 1000,
+  maxBufferedBytes: 1 << 20,
+  maxQueue: 32,
+  maxPayload: 64 * 1024,
+};
+
+function reject(socket: Duplex, status: number, text: string, error: string): void {
+  const body = JSON.stringify({ error });
+  socket.end(
+    `HTTP/1.1 ${status} ${text}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
+}
+
+/**
+ * @example
+ * const hub = createHub({ engine, token: settings.token });
+ * httpServer.on('upgrade', (req, socket, head) => hub.handleUpgrade(req, socket, head));
+ */
+export function createHub(options: HubOptions): Hub {
+  const { engine, token, path, heartbeatMs, syncMs, maxBufferedBytes, maxQueue, maxPayload } = { ...DEFAULTS, ...options };
+  const wss = new WebSocketServer({ noServer: true, maxPayload });
+  const clients = new Set<Client>();
+  const attached = new Map<string, () => void>();
+  const totals = { messagesSent: 0, framesDropped: 0, clientsTimedOut: 0, rejectedUpgrades: 0 };
+  let nextId = 1;
+
+  const pump = (c: Client) => {
+    while (c.ws.readyState === WebSocket.OPEN && c.ws.bufferedAmount < maxBufferedBytes) {
+      let data: string;
+      if (c.unreported.size) {
+        const [stream, count] = c.unreported.entries().next().value as [string, number];
+        c.unreported.delete(stream);
+        data = JSON.stringify({ type: 'dropped', stream, count });
+      } else {
+        const next = c.queue.shift();
+        if (!next) return;
+        c.queuedBytes -= next.data.length;
+        data = next.data;
+      }
+      c.sent++;
+      totals.messagesSent++;
+      // The callback fires once the data left the process: room for the next message.
+      c.ws.send(data, () => pump(c));
+    }
+  };
+
+  const enqueue = (c: Client, item: Queued) => {
+    c.queue.push(item);
+    c.queuedBytes += item.data.length;
+    while (c.queue.length > maxQueue) {
+      let i = c.queue.findIndex((q) => q.stream !== undefined);
+      if (i < 0) i = 0;
+      const [old] = c.queue.splice(i, 1);
+      c.queuedBytes -= old!.data.length;
+      if (old!.stream !== undefined) {
+        c.unreported.set(old!.stream, (c.unreported.get(old!.stream) ?? 0) + 1);
+        c.dropped++;
+        totals.framesDropped++;
+      }
+    }
+    pump(c);
+  };
+
+  const send = (c: Client, message: object) => enqueue(c, { data: JSON.stringify(message) });
+
+  const onEvent = (id: string, event: StreamEvent) => {
+    let data: string | undefined;
+    for (const c of clients) {
+      if (!c.subs.has(id) && !c.subs.has('*')) continue;
+      if (event.type === 'output') {
+        data ??= JSON.stringify({ type: 'prediction', ...event.output });
+        enqueue(c, { data, stream: id });
+      } else {
+        data ??= JSON.stringify({ type: 'stream', stream: id, state: event.state, ...(event.error ? { error: event.error } : {}) });
+        enqueue(c, { data });
+      }
+    }
+    if (event.type === 'state' && event.state === 'stopped') detach(id);
+  };
+
+  const attach = (handle: StreamHandle) => {
+    if (attached.has(handle.id)) return;
+    attached.set(handle.id, handle.subscribe((event) => onEvent(handle.id, event)));
+  };
+
+  const detach = (id: string) => {
+    attached.get(id)?.();
+    attached.delete(id);
+  };
+
+  const sync = () => {
+    const live = new Map(engine.streams().map((h) => [h.id, h]));
+    for (const h of live.values()) attach(h);
+    for (const id of [...attached.keys()]) if (!live.has(id)) detach(id);
+  };
+
+  const stateOf = (handle: StreamHandle) => {
+    const info = handle.info();
+    return { type: 'stream', stream: handle.id, state: info.state, ...(info.lastError ? { error: info.lastError } : {}) };
+  };
+
+  const onMessage = (c: Client, raw: RawData, isBinary: boolean) => {
+    // Any message proves the client is alive, as a pong would.
+    c.alive = true;
+    if (isBinary) return send(c, { type: 'error', error: 'bad message', detail: 'binary messages are not accepted' });
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(raw.toString());
+    } catch {
+      return send(c, { type: 'error', error: 'bad message', detail: 'not valid JSON' });
+    }
+    const type = (parsed as { type?: unknown } | null)?.type;
+    if (typeof type === 'string' && !['subscribe', 'unsubscribe', 'ping'].includes(type)) {
+      return send(c, { type: 'error', error: 'unknown type', detail: type });
+    }
+    const msg = ClientMessage.safeParse(parsed);
+    if (!msg.success) return send(c, { type: 'error', error: 'bad message', detail: describeIssues(msg.error) });
+    const m = msg.data;
+    if (m.type === 'ping') return send(c, { type: 'pong' });
+    if (m.type === 'unsubscribe') {
+      if (m.stream === '*') c.subs.clear();
+      else c.subs.delete(m.stream);
+      return;
+    }
+    sync();
+    const handles = engine.streams();
+    if (m.stream !== '*' && !handles.some((h) => h.id === m.stream)) {
+      return send(c, { type: 'error', error: 'unknown stream', detail: m.stream });
+    }
+    c.subs.add(m.stream);
+    // The current state first, so a client knows where each stream stands before its frames.
+    for (const h of handles) if (m.stream === '*' || h.id === m.stream) send(c, stateOf(h));
+  };
+
+  wss.on('connection', (ws: WebSocket) => {
+    const c: Client = { id: nextId++, ws, subs: new Set(), queue: [], queuedBytes: 0, unreported: new Map(), alive: true, sent: 0, dropped: 0 };
+    clients.add(c);
+    ws.on('message', (raw, isBinary) => onMessage(c, raw, isBinary));
+    ws.on('pong', () => (c.alive = true));
+    ws.on('error', () => ws.terminate());
+    ws.on('close', () => {
+      clients.delete(c);
+      c.queue.length = 0;
+    });
+  });
+
+  const heartbeat = setInterval(() => {
+    for (const c of clients) {
+      if (!c.alive) {
+        totals.clientsTimedOut++;
+        c.ws.terminate();
+        continue;
+      }
+      c.alive = false;
+      c.ws.ping();
+    }
+  }, heartbeatMs);
+  heartbeat.unref();
+  const syncTimer = setInterval(sync, syncMs);
+  syncTimer.unref();
+
+  sync();
+
+  return {
+    handleUpgrade(req, socket, head) {
+      const url = new URL(req.url ?? '/', 'http://localhost');
+      if (url.pathname !== path) {
+        totals.rejectedUpgrades++;
+        return reject(socket, 404, 'Not Found', 'unknown WebSocket path');
+      }
+      if (token !== undefined && !tokenMatches(presentedToken(req.headers.authorization, url), token)) {
+        totals.rejectedUpgrades++;
+        return reject(socket, 401, 'Unauthorized', 'missing or bad token');
+      }
+      wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));
+    },
+    attach,
+    sync,
+    stats() {
+      let queueDepth = 0;
+      let bufferedBytes = 0;
+      for (const c of clients) {
+        queueDepth += c.queue.length;
+        bufferedBytes += c.ws.bufferedAmount;
+      }
+      return { clients: clients.size, queueDepth, bufferedBytes, ...totals };
+    },
+    clientStats: () =>
+      [...clients].map((c) => ({
+        id: c.id,
+        subscriptions: [...c.subs],
+        queued: c.queue.length,
+        queuedBytes: c.queuedBytes,
+        bufferedAmount: c.ws.bufferedAmount,
+        sent: c.sent,
+        dropped: c.dropped,
+      })),
+    async close() {
+      clearInterval(heartbeat);
+      clearInterval(syncTimer);
+      for (const id of [...attached.keys()]) detach(id);
+      for (const c of clients) c.ws.terminate();
+      clients.clear();
+      await new Promise<void>((resolve) => wss.close(() => resolve()));
+    },
+  };
+}
