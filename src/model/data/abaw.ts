@@ -28,6 +28,25 @@ export interface AbawOptions {
 
 const DEFAULTS = { annotationsDir: 'annotations', imagesDir: 'cropped_aligned', classes: ABAW_CLASSES } as const;
 
+const HEADER = ABAW_CLASSES.join(',').toLowerCase();
+
+/** What is wrong with an annotation file's first line, or undefined when it is the ABAW header. */
+export function abawHeaderProblem(text: string): string | undefined {
+  if (text.replace(/\s+/g, '').toLowerCase() === HEADER) return undefined;
+  return `bad header "${text}": expected ${ABAW_CLASSES.join(',')}`;
+}
+
+/**
+ * One label line of an annotation file: a class index 0..7, or -1 (not annotated). Shared by the
+ * training reader (which reports and skips) and `arbex eval` (which refuses the file).
+ */
+export function parseAbawLabel(text: string): { value: number } | { problem: string } {
+  const value = parseIntField(text);
+  if (value === undefined) return { problem: `label "${text}" is not an integer` };
+  if (value < -1 || value >= ABAW_CLASSES.length) return { problem: `label ${value} out of range -1..${ABAW_CLASSES.length - 1}` };
+  return { value };
+}
+
 /**
  * Opens an ABAW expression split. Frames labelled -1 are counted as unlabelled, frames without
  * an image as missing, and a video with no image folder at all is also reported as a problem.
@@ -42,7 +61,6 @@ export async function openAbaw(options: AbawOptions): Promise<Dataset> {
   const imgDir = path.resolve(root, imagesDir);
   const indexOf = classIndexer(classes);
   const toClass = ABAW_CLASSES.map((name) => indexOf(name));
-  const header = ABAW_CLASSES.join(',').toLowerCase();
   const wanted = videos && new Set(videos);
   const names = (await readdir(annDir))
     .filter((f) => f.endsWith('.txt'))
@@ -61,25 +79,23 @@ export async function openAbaw(options: AbawOptions): Promise<Dataset> {
       );
       for await (const [n, text] of readLines(file)) {
         if (n === 1) {
-          if (text.replace(/\s+/g, '').toLowerCase() !== header) {
-            problem(1, `bad header "${text}": expected ${ABAW_CLASSES.join(',')}; file skipped`);
+          const bad = abawHeaderProblem(text);
+          if (bad) {
+            problem(1, `${bad}; file skipped`);
             break;
           }
           if (!images) problem(0, `no image folder ${folder}; every frame counted as missing`);
           continue;
         }
         if (text.trim() === '') continue;
-        const value = parseIntField(text);
-        if (value === undefined) {
-          problem(n, `label "${text}" is not an integer`);
+        const parsed = parseAbawLabel(text);
+        if ('problem' in parsed) {
+          problem(n, parsed.problem);
           continue;
         }
+        const { value } = parsed;
         if (value === -1) {
           report.unlabelled++;
-          continue;
-        }
-        if (value < 0 || value >= ABAW_CLASSES.length) {
-          problem(n, `label ${value} out of range -1..${ABAW_CLASSES.length - 1}`);
           continue;
         }
         const label = toClass[value];

@@ -1,0 +1,160 @@
+/** `arbex eval`: frame-level expression evaluation on Aff-Wild2 / ABAW annotations. */
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { initBackend } from '../backends/index.js';
+import { readSettings } from '../env.js';
+import {
+  abawIndexOf,
+  buildSubmission,
+  collectCrops,
+  collectVideos,
+  createProgress,
+  openAtomic,
+  predictionLine,
+  predictionsHeader,
+  predictSeries,
+  readAnnotationDir,
+  reportHtml,
+  scoreSeries,
+  writeFileAtomic,
+  type EvalReport,
+  type MissingPolicy,
+} from '../eval/index.js';
+import { intOption, smoothingOption, windowList } from '../eval/options.js';
+import { loadFaceModel } from '../model/arbex.js';
+import { createEngine } from '../pipeline/engine.js';
+
+const USAGE = `usage: arbex eval --annotations DIR (--crops DIR | --videos DIR) [options]
+
+Scores frame-level expression predictions against ABAW annotation files (header
+Neutral,Anger,Disgust,Fear,Happiness,Sadness,Surprise,Other; line i+1 = frame i; -1 not scored).
+--crops reads cropped_aligned/<name>/<i:05d>.jpg; --videos runs every video through the full
+pipeline (a <video>_left / _right annotation follows the left-most / right-most face track).
+
+options:
+  --weights DIR               model directory (default: ARBEX_WEIGHTS or weights/demo)
+  --smoothing KIND            none | ema | trailing | centred (default none)
+  --window N                  trailing length / centred half-width in frames (default 10 / 25)
+  --alpha A                   EMA weight of the newest frame (default 0.3)
+  --missing interpolate|skip  frames without image / face: interpolated (default) or not scored
+  --sweep-smoothing LIST      also report macro F1 for these centred half-widths, e.g. 0,5,10,25,50
+  --out FILE                  report as JSON
+  --html FILE                 report as a self-contained HTML page
+  --predictions FILE          the scored per-frame predictions (video,frame,label,p_<class>...)
+  --submission DIR|FILE       ABAW test submission: a .txt/.csv FILE in the single-file format
+                              (image_location,...), else a folder of one <name>.txt per video
+  --batch-size N              crops per model call (default 32)
+  --workers N                 model worker threads (default 0: in this thread)`;
+
+function summary(r: EvalReport): string {
+  const pct = (x: number) => (100 * x).toFixed(2);
+  const f = r.frames;
+  const lines = [
+    `macro F1 ${pct(r.macroF1)}  accuracy ${pct(r.accuracy)}  (macro F1 over all 8 classes ${pct(r.macroF1All)})`,
+    `frames: ${f.evaluated} evaluated / ${f.annotated} annotated, ${f.ignored} marked -1, ${f.missing} missing (${f.interpolated} interpolated), ${f.unscored} unscored`,
+    ...r.perClass.map((c) => `  ${c.class.padEnd(10)} P ${pct(c.precision).padStart(6)}  R ${pct(c.recall).padStart(6)}  F1 ${pct(c.f1).padStart(6)}  n ${c.support}`),
+  ];
+  for (const s of r.sweep ?? []) lines.push(`  centred ±${String(s.window).padEnd(4)} macro F1 ${pct(s.macroF1)}  accuracy ${pct(s.accuracy)}`);
+  return lines.join('\n');
+}
+
+export async function run(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      help: { type: 'boolean', short: 'h' },
+      annotations: { type: 'string' },
+      crops: { type: 'string' },
+      videos: { type: 'string' },
+      weights: { type: 'string' },
+      smoothing: { type: 'string' },
+      window: { type: 'string' },
+      alpha: { type: 'string' },
+      missing: { type: 'string' },
+      'sweep-smoothing': { type: 'string' },
+      out: { type: 'string', short: 'o' },
+      html: { type: 'string' },
+      predictions: { type: 'string' },
+      submission: { type: 'string' },
+      'batch-size': { type: 'string' },
+      workers: { type: 'string' },
+    },
+  });
+  if (values.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  if (positionals.length > 0 || !values.annotations || Boolean(values.crops) === Boolean(values.videos)) {
+    console.error(USAGE);
+    return 2;
+  }
+  const settings = readSettings();
+  const smoothing = smoothingOption(values.smoothing, values.window, values.alpha);
+  const missing = (values.missing ?? 'interpolate') as MissingPolicy;
+  if (missing !== 'interpolate' && missing !== 'skip') throw new Error(`--missing must be interpolate or skip (got "${values.missing}")`);
+  const sweep = values['sweep-smoothing'] !== undefined ? windowList(values['sweep-smoothing']) : undefined;
+  const batchSize = intOption('batch-size', values['batch-size'], 32, 1);
+  const workers = intOption('workers', values.workers, 0, 0);
+
+  // Annotation files are checked in full before any model work starts.
+  const annotations = await readAnnotationDir(values.annotations);
+  await initBackend(settings.backend);
+  const model = await loadFaceModel(values.weights ?? settings.weightsDir, { workers });
+  const modelClasses = [...model.classes];
+  abawIndexOf(modelClasses);
+  const controller = new AbortController();
+  const onSigint = () => controller.abort();
+  process.once('SIGINT', onSigint);
+  const progress = createProgress(values.crops ? 'crops' : 'videos');
+  let raw;
+  try {
+    if (values.crops) {
+      try {
+        raw = await collectCrops(annotations, values.crops, model, { batchSize, signal: controller.signal, onProgress: progress.update });
+      } finally {
+        model.dispose();
+      }
+    } else {
+      const engine = await createEngine({ model, settings, batch: { maxBatch: batchSize } });
+      try {
+        raw = await collectVideos(annotations, values.videos!, engine, { signal: controller.signal, onProgress: progress.update });
+      } finally {
+        await engine.close();
+      }
+    }
+    progress.finish();
+  } catch (e) {
+    if (controller.signal.aborted) {
+      console.error('\narbex: interrupted; nothing was written');
+      return 130;
+    }
+    throw e;
+  } finally {
+    process.removeListener('SIGINT', onSigint);
+  }
+
+  const { report, rows, predictions } = scoreSeries(annotations, raw, { mode: values.crops ? 'crops' : 'videos', modelClasses, smoothing, missing, sweep });
+  if (values.predictions) {
+    const file = await openAtomic(values.predictions);
+    try {
+      await file.write(`${predictionsHeader(modelClasses)}\n`);
+      for (const r of rows) await file.write(`${predictionLine(r, modelClasses)}\n`);
+      await file.commit();
+    } finally {
+      await file.abort();
+    }
+  }
+  if (values.out) await writeFileAtomic(values.out, `${JSON.stringify(report, null, 2)}\n`);
+  if (values.html) await writeFileAtomic(values.html, reportHtml(report));
+  if (values.submission) {
+    // A submission needs a label on every frame, so missing frames are always interpolated here.
+    const all = missing === 'interpolate' ? predictions : new Map(annotations.map((a) => [a.name, predictSeries(raw.get(a.name)!, { smoothing, missing: 'interpolate' })]));
+    const single = /\.(txt|csv)$/i.test(values.submission);
+    const sub = buildSubmission(all, { format: single ? 'single' : 'files', toAbaw: abawIndexOf(modelClasses) });
+    for (const [name, text] of sub.files) await writeFileAtomic(single ? values.submission : path.join(values.submission, name), text);
+    if (sub.fallbackVideos.length) console.error(`arbex: no face in any frame of ${sub.fallbackVideos.join(', ')}: submitted as Neutral`);
+  }
+  console.log(summary(report));
+  return 0;
+}
