@@ -1,0 +1,339 @@
+/**
+ * A running source: frames as an async iterator, with the two flow-control policies the
+ * pipeline needs and reconnection for live sources.
+ *
+ * - Files (and anything opened with `live: false`) lose nothing: when the consumer is
+ *   `queueSize` frames behind, stdout is no longer read, so ffmpeg blocks and decoding waits.
+ * - Live sources cannot wait (the camera does not pause): at most `queueSize` frames are kept
+ *   and the OLDEST are dropped and counted, so the consumer always gets the freshest picture.
+ *   They reconnect with capped exponential backoff when the stream ends, stalls or ffmpeg dies.
+ */
+import ffmpegInstaller from '@ffmpeg-installer/ffmpeg';
+import type { Frame } from '../pipeline/types.js';
+import { startDecode, type DecodeSession, type SourceInfo } from './decode.js';
+import type { Source } from './source.js';
+
+export type IngestState = 'connecting' | 'live' | 'stalled' | 'reconnecting' | 'ended' | 'failed';
+
+export interface StateEvent {
+  state: IngestState;
+  /** The source string as given to parseSource. */
+  source: string;
+  /** Wall-clock time of the change (ms since epoch). */
+  at: number;
+  /** Why: set on stalled, reconnecting and failed. */
+  error?: string;
+  /** Reconnect attempt number (connecting, reconnecting). */
+  attempt?: number;
+  /** Wait before the next attempt (reconnecting). */
+  delayMs?: number;
+}
+
+export interface IngestStats {
+  /** Frames received from ffmpeg. */
+  framesIn: number;
+  /** Frames handed to the consumer. */
+  framesOut: number;
+  /** Frames discarded because the consumer was behind (live sources only). */
+  drops: number;
+  reconnects: number;
+  state: IngestState;
+  lastError?: string;
+}
+
+export interface ReconnectOptions {
+  initialDelayMs: number;
+  maxDelayMs: number;
+  factor: number;
+  /** Consecutive failed attempts before giving up with `failed` (Infinity: never give up). */
+  maxAttempts: number;
+}
+
+export interface IngestOptions {
+  /** ffmpeg binary (e.g. `readSettings().ffmpegPath`); defaults to @ffmpeg-installer/ffmpeg's. */
+  ffmpegPath?: string;
+  /** Keep the aspect ratio with the longer side at most this (never upscaled). */
+  maxSide?: number;
+  /** Exact output size instead of `maxSide`. */
+  size?: { width: number; height: number };
+  /** Output frame rate; undefined keeps every source frame. Indices stay source indices. */
+  fps?: number;
+  /** Drop-oldest flow and reconnects; default true for network and camera sources, false for files. */
+  live?: boolean;
+  /** Files: deliver at native speed (ffmpeg `-re`), e.g. to replay a recording as a camera. */
+  realtime?: boolean;
+  /** Files: start over at the end, forever. */
+  loop?: boolean;
+  /** Files: fail on corrupt data rather than skip it. */
+  strict?: boolean;
+  /** Frames buffered for the consumer: the drop threshold (live) or the pause threshold (files). */
+  queueSize?: number;
+  rtspTransport?: 'tcp' | 'udp';
+  /** Live: no frame for this long counts as a stall (also bounds the time to the first frame). */
+  stallTimeoutMs?: number;
+  reconnect?: Partial<ReconnectOptions>;
+  /** Time ffmpeg gets to exit after SIGTERM before SIGKILL. */
+  stopGraceMs?: number;
+  /** Called on every state change, starting with the first `connecting`. */
+  onState?: (event: StateEvent) => void;
+}
+
+export interface IngestSource {
+  readonly source: Source;
+  /** The frames, once; breaking out of the loop stops the source. Throws the error if it failed. */
+  frames(): AsyncIterableIterator<Frame>;
+  stats(): IngestStats;
+  /** Native codec, size and rate once ffmpeg has reported them. */
+  info(): SourceInfo | undefined;
+  /** Stops and waits until no ffmpeg process of this source is left. Ends in `ended`. */
+  stop(): Promise<void>;
+  /** Settles when the source is over: resolves on `ended`, rejects on `failed`. */
+  done(): Promise<void>;
+}
+
+const DEFAULTS = {
+  maxSide: 640,
+  realtime: false,
+  loop: false,
+  strict: true,
+  queueSize: 4,
+  rtspTransport: 'tcp' as const,
+  stallTimeoutMs: 5000,
+  stopGraceMs: 2000,
+};
+
+const RECONNECT_DEFAULTS: ReconnectOptions = { initialDelayMs: 500, maxDelayMs: 10_000, factor: 2, maxAttempts: Infinity };
+
+/** Drops undefined entries, so that `{ ffmpegPath: settings.ffmpegPath }` keeps the default. */
+function defined<T extends object>(options: T): T {
+  return Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) as T;
+}
+
+/**
+ * Starts decoding a source (from `parseSource`) right away.
+ *
+ * @example
+ * const src = openSource(parseSource('rtsp://cam/stream', { mediaDirs }), { maxSide: 320, fps: 10,
+ *   onState: (e) => console.log(e.state, e.error ?? '') });
+ * for await (const frame of src.frames()) handle(frame); // frame.index, frame.ptsMs, frame.data
+ */
+export function openSource(source: Source, options: IngestOptions = {}): IngestSource {
+  const o = { ...DEFAULTS, ffmpegPath: ffmpegInstaller.path, live: source.kind !== 'file', ...defined(options) };
+  const backoff = { ...RECONNECT_DEFAULTS, ...defined(options.reconnect ?? {}) };
+  const positiveInt = (v: number): boolean => Number.isInteger(v) && v >= 1;
+  if (!positiveInt(o.queueSize)) throw new Error(`queueSize must be a positive integer (got ${o.queueSize})`);
+  if (o.fps !== undefined && !(Number.isFinite(o.fps) && o.fps > 0)) throw new Error(`fps must be a positive number (got ${o.fps})`);
+  if (o.size && !(positiveInt(o.size.width) && positiveInt(o.size.height))) throw new Error('size needs a positive integer width and height');
+  if (!positiveInt(o.maxSide)) throw new Error(`maxSide must be a positive integer (got ${o.maxSide})`);
+
+  const openedAt = performance.now();
+  const stats: IngestStats = { framesIn: 0, framesOut: 0, drops: 0, reconnects: 0, state: 'connecting' };
+  let info: SourceInfo | undefined;
+  let failure: Error | undefined;
+  let failureThrown = false;
+  let finalState = false;
+
+  let session: DecodeSession | undefined;
+  const killing = new Set<Promise<void>>();
+  let paused = false;
+  let attempt = 0;
+  let reconnectTimer: NodeJS.Timeout | undefined;
+  let stallTimer: NodeJS.Timeout | undefined;
+
+  // Index continuity across reconnects (live): each connection restarts ffmpeg's count.
+  let indexBase = 0;
+  let connectionFrames = 0;
+
+  const queue: Frame[] = [];
+  let waiter: { resolve: (r: IteratorResult<Frame>) => void; reject: (e: Error) => void } | undefined;
+  let iterated = false;
+  let doneWaiters: { resolve: () => void; reject: (e: Error) => void }[] = [];
+
+  function setState(state: IngestState, extra: Omit<StateEvent, 'state' | 'source' | 'at'> = {}): void {
+    stats.state = state;
+    if (extra.error !== undefined) stats.lastError = extra.error;
+    o.onState?.({ state, source: source.input, at: Date.now(), ...extra });
+  }
+
+  function settle(): void {
+    finalState = true;
+    clearTimeout(reconnectTimer);
+    clearTimeout(stallTimer);
+    if (waiter && queue.length === 0) wake();
+    for (const d of doneWaiters) (failure ? d.reject(failure) : d.resolve());
+    doneWaiters = [];
+  }
+
+  function fail(error: Error): void {
+    failure = error;
+    setState('failed', { error: error.message });
+    settle();
+  }
+
+  /** Resolves a waiting consumer with the end (or error) once nothing is left to give. */
+  function wake(): void {
+    const w = waiter!;
+    waiter = undefined;
+    if (failure && !failureThrown) {
+      // Thrown once; a later next() just reports the end.
+      failureThrown = true;
+      w.reject(failure);
+    } else {
+      w.resolve({ value: undefined, done: true });
+    }
+  }
+
+  function push(frame: Frame): void {
+    stats.framesIn++;
+    if (waiter) {
+      stats.framesOut++;
+      const w = waiter;
+      waiter = undefined;
+      w.resolve({ value: frame, done: false });
+      return;
+    }
+    queue.push(frame);
+    if (o.live) {
+      while (queue.length > o.queueSize) {
+        queue.shift();
+        stats.drops++;
+      }
+    } else if (queue.length >= o.queueSize && !paused) {
+      paused = true;
+      session?.pause();
+    }
+  }
+
+  function armStallTimer(): void {
+    if (!o.live) return;
+    clearTimeout(stallTimer);
+    stallTimer = setTimeout(() => {
+      const reason = `no frame for ${o.stallTimeoutMs} ms`;
+      setState('stalled', { error: reason });
+      dropSession();
+      scheduleReconnect(new Error(reason));
+    }, o.stallTimeoutMs);
+  }
+
+  function dropSession(): void {
+    if (!session) return;
+    const p = session.kill(o.stopGraceMs);
+    killing.add(p);
+    void p.then(() => killing.delete(p));
+    session = undefined;
+    indexBase += connectionFrames;
+  }
+
+  function scheduleReconnect(error: Error): void {
+    attempt++;
+    if (attempt > backoff.maxAttempts) return fail(error);
+    const delayMs = Math.min(backoff.maxDelayMs, backoff.initialDelayMs * backoff.factor ** (attempt - 1));
+    setState('reconnecting', { error: error.message, attempt, delayMs });
+    stats.reconnects++;
+    reconnectTimer = setTimeout(connect, delayMs);
+  }
+
+  function connect(): void {
+    setState('connecting', attempt > 0 ? { attempt } : {});
+    connectionFrames = 0;
+    paused = false;
+    const current: DecodeSession = startDecode(
+      {
+        ffmpegPath: o.ffmpegPath,
+        source,
+        size: o.size,
+        maxSide: o.maxSide,
+        fps: o.fps,
+        realtime: o.realtime,
+        loop: o.loop,
+        strict: o.strict,
+        rtspTransport: o.rtspTransport,
+      },
+      {
+        onInfo: (i) => {
+          info ??= i;
+        },
+        onFrame: (f) => {
+          if (session !== current) return;
+          if (connectionFrames === 0) {
+            attempt = 0;
+            setState('live');
+          }
+          connectionFrames = f.n + 1;
+          armStallTimer();
+          // Files: the file's own clock. Live: arrival time since open, because stream clocks
+          // restart on every reconnect and jump when RTSP re-syncs on its first RTCP report.
+          const ptsMs = o.live ? performance.now() - openedAt : (Number.isFinite(f.ptsSec) ? f.ptsSec : 0) * 1000;
+          push({ index: indexBase + f.n, ptsMs, width: f.width, height: f.height, data: f.data });
+        },
+        onExit: (error) => {
+          if (session !== current) return;
+          const hadFrames = connectionFrames > 0;
+          session = undefined;
+          indexBase += connectionFrames;
+          if (o.live) return scheduleReconnect(error ?? new Error(hadFrames ? 'stream ended' : 'stream ended before any frame'));
+          clearTimeout(stallTimer);
+          if (error) return fail(error);
+          if (stats.framesIn === 0) return fail(new Error(`no video frames could be decoded from ${source.input}`));
+          setState('ended');
+          settle();
+        },
+      },
+    );
+    session = current;
+    armStallTimer();
+  }
+
+  const iterator: AsyncIterableIterator<Frame> = {
+    next(): Promise<IteratorResult<Frame>> {
+      const frame = queue.shift();
+      if (frame) {
+        stats.framesOut++;
+        if (paused && queue.length < o.queueSize) {
+          paused = false;
+          session?.resume();
+        }
+        return Promise.resolve({ value: frame, done: false });
+      }
+      return new Promise((resolve, reject) => {
+        waiter = { resolve, reject };
+        if (finalState) wake();
+      });
+    },
+    async return(): Promise<IteratorResult<Frame>> {
+      await stop();
+      return { value: undefined, done: true };
+    },
+    [Symbol.asyncIterator]() {
+      return this;
+    },
+  };
+
+  async function stop(): Promise<void> {
+    if (!finalState) {
+      setState('ended');
+      settle();
+    }
+    queue.length = 0;
+    dropSession();
+    await Promise.all(killing);
+  }
+
+  connect();
+
+  return {
+    source,
+    frames() {
+      if (iterated) throw new Error('frames() can only be iterated once per source');
+      iterated = true;
+      return iterator;
+    },
+    stats: () => ({ ...stats }),
+    info: () => info,
+    stop,
+    done() {
+      if (finalState) return failure ? Promise.reject(failure) : Promise.resolve();
+      return new Promise<void>((resolve, reject) => doneWaiters.push({ resolve, reject }));
+    },
+  };
+}

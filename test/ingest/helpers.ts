@@ -1,0 +1,107 @@
+/** Fixtures for ingest tests: media made at test time, a real RTSP server, child-process checks. */
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import ffmpegInstaller from '@ffmpeg-installer/ffmpeg';
+
+const run = promisify(execFile);
+
+export const MEDIA = path.resolve(import.meta.dirname, '../../../shared/media');
+export const FACE_PAN = path.join(MEDIA, 'face_pan.mp4');
+export const FFMPEG = ffmpegInstaller.path;
+// The system interpreter: python3-gi is installed for it, not for any pyenv/venv python on PATH.
+export const SYSTEM_PYTHON = '/usr/bin/python3';
+
+export function tempDir(): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), 'arbex-ingest-'));
+}
+
+/** A 160x120 H.264 clip (baseline, keyframe every second) of `seconds` length from face_pan.mp4. */
+export async function makeClip(file: string, seconds: number): Promise<void> {
+  await run(FFMPEG, [
+    '-y', '-hide_banner', '-loglevel', 'error', '-nostdin', '-stream_loop', '-1', '-i', FACE_PAN, '-t', String(seconds),
+    '-vf', 'scale=160:120', '-c:v', 'libx264', '-preset', 'ultrafast', '-profile:v', 'baseline', '-g', '25', '-bf', '0', '-an', file,
+  ]);
+}
+
+/** ffmpeg processes whose parent is this test process, optionally only those whose command line contains `match`. */
+export async function ffmpegChildren(match?: string): Promise<number[]> {
+  const { stdout } = await run('ps', ['-o', 'pid=,comm=,args=', '--ppid', String(process.pid)]).catch(() => ({ stdout: '' }));
+  return stdout
+    .split('\n')
+    .map((l) => /^\s*(\d+)\s+(\S+)\s+(.*)$/.exec(l))
+    .filter((m): m is RegExpExecArray => m !== null && m[2] === 'ffmpeg' && (match === undefined || m[3].includes(match)))
+    .map((m) => Number(m[1]));
+}
+
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export async function rtspServerAvailable(): Promise<string | undefined> {
+  try {
+    await run(SYSTEM_PYTHON, ['-c', "import gi; gi.require_version('GstRtspServer', '1.0'); from gi.repository import GstRtspServer"]);
+    return undefined;
+  } catch (e) {
+    return `GStreamer RTSP server not available (apt packages in .ci/apt-packages.txt): ${(e as Error).message.split('\n')[0]}`;
+  }
+}
+
+export interface RtspServer {
+  port: number;
+  url: string;
+  stop(): Promise<void>;
+}
+
+/** Starts test/ingest/rtsp_server.py serving `clip` at rtsp://127.0.0.1:port/clip (port 0: any free). */
+export function startRtspServer(clip: string, port = 0): Promise<RtspServer> {
+  const proc: ChildProcess = spawn(SYSTEM_PYTHON, [path.join(import.meta.dirname, 'rtsp_server.py'), clip, String(port)], {
+    // stdin stays open while we live: the server exits when it closes.
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  proc.stderr!.on('data', (d) => (stderr += d));
+  const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
+  const stop = async (): Promise<void> => {
+    if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
+    await exited;
+  };
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      void stop();
+      reject(new Error(`RTSP server did not start: ${stderr}`));
+    }, 15_000);
+    let out = '';
+    proc.stdout!.on('data', (d) => {
+      out += d;
+      const m = /READY (\d+)/.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        const p = Number(m[1]);
+        resolve({ port: p, url: `rtsp://127.0.0.1:${p}/clip`, stop });
+      }
+    });
+    proc.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`RTSP server exited (${code}): ${stderr}`));
+    });
+  });
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Waits until `predicate` holds, polling; throws with `what` after `timeoutMs`. */
+export async function until(predicate: () => boolean, what: string, timeoutMs = 15_000): Promise<void> {
+  const t0 = Date.now();
+  while (!predicate()) {
+    if (Date.now() - t0 > timeoutMs) throw new Error(`timed out waiting for ${what}`);
+    await sleep(20);
+  }
+}
