@@ -27,6 +27,8 @@ export interface SourceInfo {
   height: number;
   /** Nominal frame rate when ffmpeg reports one. */
   fps?: number;
+  /** Container duration in seconds (files), when ffmpeg reports one. */
+  durationSec?: number;
 }
 
 export interface DecodedFrame {
@@ -132,6 +134,7 @@ function filterChain(c: DecodeConfig): { chain: string; lastShowinfo: number } {
 
 const SHOWINFO = /^\[Parsed_showinfo_(\d+) @ [^\]]*\] (?:n:\s*(\d+) pts:\s*(-?\d+|NOPTS).* s:(\d+)x(\d+)|config in time_base: (\d+)\/(\d+))/;
 const INPUT_VIDEO = /^\s*Stream #0:\d+.*?: Video: (\w+)(.*)$/;
+const DURATION = /^\s*Duration: (\d+):(\d+):(\d+(?:\.\d+)?)/;
 // Lines that carry no diagnosis: headers, stream listings, per-frame logs.
 const NOISE = /^(\s|\[Parsed_showinfo_|Input #|Output #|Stream mapping|Press \[q\]|frame=|video:|Conversion failed!)/;
 
@@ -228,6 +231,7 @@ export function startDecode(config: DecodeConfig, handlers: DecodeHandlers): Dec
   const tail: string[] = [];
   let inInput = true;
   let infoSent = false;
+  let durationSec: number | undefined;
   let timeBase = 0; // seconds per pts tick at the first showinfo
   let nBase = 0; // showinfo's n restarts when ffmpeg rebuilds the graph (size change)
   let lastRawN = -1;
@@ -304,10 +308,12 @@ export function startDecode(config: DecodeConfig, handlers: DecodeHandlers): Dec
     }
     if (/^(Output #|Stream mapping)/.test(line)) inInput = false;
     if (inInput && !infoSent) {
+      const d = DURATION.exec(line);
+      if (d) durationSec = Number(d[1]) * 3600 + Number(d[2]) * 60 + Number(d[3]);
       const info = parseInputVideo(line);
       if (info) {
         infoSent = true;
-        handlers.onInfo(info);
+        handlers.onInfo(durationSec === undefined ? info : { ...info, durationSec });
       }
     }
     tail.push(line);

@@ -205,7 +205,12 @@ export async function createEngine(options: Partial<EngineOptions> & Pick<Engine
         tracker: opts.tracker,
         smoothing: smoothing.kind === 'centred' ? { kind: 'none' } : smoothing,
       });
-      const total: number | undefined = undefined;
+      // Known once ffmpeg has reported the container's duration and rate (an estimate: the exact
+      // count is only known at the end).
+      const total = () => {
+        const i = frames.info();
+        return i?.durationSec && i.fps ? Math.round(i.durationSec * i.fps) : undefined;
+      };
       const outputs: FrameOutput[] = [];
       const queue: FrameOutput[] = [];
       let wake: (() => void) | undefined;
@@ -213,7 +218,7 @@ export async function createEngine(options: Partial<EngineOptions> & Pick<Engine
       let failure: unknown;
       // Labelling keeps every frame: ingest waits for us (files are never dropped).
       const driving = drive(frames.frames(), processor, (out) => {
-        labelOptions.onProgress?.(out.frame + 1, total);
+        labelOptions.onProgress?.(out.frame + 1, total());
         if (smoothing.kind === 'centred') outputs.push(out);
         else queue.push(out);
         wake?.();

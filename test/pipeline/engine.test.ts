@@ -48,11 +48,14 @@ test('labelVideo: every frame of face_pan.mp4 once, in order, one face, one trac
   const engine = await createEngine({ model: colourModel(), settings: { mediaDirs: [MEDIA] } });
   const frames: FrameOutput[] = [];
   let progress = 0;
-  for await (const out of engine.labelVideo(path.join(MEDIA, 'face_pan.mp4'), { onProgress: (d) => (progress = d) })) frames.push(out);
+  let total: number | undefined;
+  const onProgress = (done: number, t: number | undefined) => ((progress = done), (total = t));
+  for await (const out of engine.labelVideo(path.join(MEDIA, 'face_pan.mp4'), { onProgress })) frames.push(out);
   assert.deepEqual(frames.map((f) => f.frame), Array.from({ length: 125 }, (_, i) => i));
   assert.ok(frames.every((f) => f.faces === 1 && f.results.length === 1), 'one face in every frame');
   assert.equal(new Set(frames.map((f) => f.results[0].track)).size, 1, 'one track id');
   assert.equal(progress, 125);
+  assert.equal(total, 125, 'frame count from the container duration and rate');
   const face = frames[60].results[0];
   assert.equal(face.corrected.length, 3);
   assert.ok(Math.abs(face.corrected.reduce((a, b) => a + b) - 1) < 1e-6);

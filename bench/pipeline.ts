@@ -1,0 +1,90 @@
+/**
+ * The video path's speed, one JSON line per figure:
+ *   decode      ffmpeg → RGB frames only (the upper limit), 640x480 face_pan.mp4
+ *   detect      + BlazeFace/FaceMesh detection with mesh tracking (detectEvery 5)
+ *   end-to-end  + alignment, the `lite` ARBEx model (random weights: speed does not depend on
+ *               their values) behind the shared batcher, smoothing; frames/s and the latency from
+ *               frame decoded to prediction ready (p50/p95)
+ *   streams     3 concurrent 25 fps streams (the demo video replayed at its own speed) for
+ *               BENCH_STREAM_SECONDS (default 20): frames/s out and drops per stream
+ * Environment: BENCH_WORKERS (model worker threads, default 1).
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { initBackend } from '../src/backends/index.js';
+import { ROOT } from '../src/env.js';
+import { openSource, type FileSource } from '../src/ingest/index.js';
+import { createArbex, saveArbex, loadFaceModel, validateArbexConfig } from '../src/model/arbex.js';
+import { createParams } from '../src/model/nn/params.js';
+import { createBatcher } from '../src/pipeline/batch/index.js';
+import { createFaceDetector } from '../src/pipeline/detect/index.js';
+import { createEngine } from '../src/pipeline/engine.js';
+import { createFrameProcessor } from '../src/pipeline/process.js';
+import type { FacePrediction } from '../src/model/types.js';
+import { describeMachine } from './machine.js';
+
+const CLIP = path.resolve(ROOT, '../shared/media/face_pan.mp4');
+const CLASSES = ['Neutral', 'Anger', 'Disgust', 'Fear', 'Happiness', 'Sadness', 'Surprise', 'Other'];
+
+const fileSource = (file: string): FileSource => ({ kind: 'file', path: file, input: file });
+const percentile = (xs: number[], q: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(q * xs.length))];
+
+export async function run(): Promise<void> {
+  const backend = await initBackend();
+  const machine = describeMachine(backend);
+  const print = (o: object) => console.log(JSON.stringify({ bench: 'pipeline', ...o, machine: { ...machine, load1: os.loadavg()[0] } }));
+  const workers = Number(process.env.BENCH_WORKERS ?? 1);
+
+  // Decode only.
+  let t0 = performance.now();
+  let n = 0;
+  for await (const _ of openSource(fileSource(CLIP)).frames()) n++;
+  print({ stage: 'decode', frames: n, framesPerSec: (n * 1000) / (performance.now() - t0), size: '640x480' });
+
+  // Decode + detection.
+  const detector = await createFaceDetector();
+  const frames = [];
+  for await (const f of openSource(fileSource(CLIP)).frames()) frames.push(f);
+  await detector.detect(frames[0]);
+  detector.reset();
+  t0 = performance.now();
+  let faces = 0;
+  for (const f of frames) faces += (await detector.detect(f)).length;
+  print({ stage: 'detect', frames: frames.length, faces, framesPerSec: (frames.length * 1000) / (performance.now() - t0), detectEvery: 5 });
+  detector.reset();
+
+  // End to end with the lite model.
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'arbex-bench-'));
+  const arbex = createArbex(createParams(1), validateArbexConfig({ classes: CLASSES, extractor: 'lite' }));
+  await saveArbex(dir, arbex);
+  arbex.dispose();
+  const model = await loadFaceModel(dir, { workers });
+  const batcher = createBatcher<Uint8Array, FacePrediction>((c) => model.predict(c), { maxBatch: 16, maxWaitMs: 8 });
+  const processor = createFrameProcessor({ stream: 'bench', model, predict: (c) => batcher.submit(c), detector, smoothing: { kind: 'ema', alpha: 0.3 } });
+  await processor.process({ ...frames[0], index: -1 });
+  const latency: number[] = [];
+  const pending: Promise<unknown>[] = [];
+  t0 = performance.now();
+  for await (const frame of openSource(fileSource(CLIP)).frames()) {
+    const decoded = performance.now();
+    pending.push(processor.process(frame).then(() => latency.push(performance.now() - decoded)));
+    if (pending.length >= 3) await pending.shift();
+  }
+  await Promise.all(pending);
+  const secs = (performance.now() - t0) / 1000;
+  print({ stage: 'end-to-end', preset: 'lite', workers, frames: latency.length, framesPerSec: latency.length / secs, latencyMsP50: percentile(latency, 0.5), latencyMsP95: percentile(latency, 0.95) });
+  await batcher.close();
+  detector.dispose();
+  model.dispose();
+
+  // Three concurrent 25 fps streams through the engine.
+  const seconds = Number(process.env.BENCH_STREAM_SECONDS ?? 20);
+  const engine = await createEngine({ model: await loadFaceModel(dir, { workers }), settings: { mediaDirs: [path.join(ROOT, 'media')] } });
+  const streams = [0, 1, 2].map((i) => engine.openStream('demo.mp4', { name: `s${i}`, loop: true }));
+  await new Promise((r) => setTimeout(r, seconds * 1000));
+  const infos = streams.map((s) => s.info());
+  print({ stage: 'streams', streams: 3, seconds, sourceFps: 25, framesPerSecOut: infos.map((i) => Math.round(i.fpsOut * 10) / 10), framesOut: infos.map((i) => i.framesOut), drops: infos.map((i) => i.drops), workers });
+  await engine.close();
+  await rm(dir, { recursive: true });
+}
