@@ -54,7 +54,7 @@ describe('file ingest', () => {
     assert.ok(frames[0].data.some((v) => v > 0));
     assert.notDeepEqual(frames[0].data, frames[FRAMES - 1].data);
     assert.deepEqual(events.map((e) => e.state), ['connecting', 'live', 'ended']);
-    assert.deepEqual(src.info(), { codec: 'h264', width: 640, height: 480, fps: 25 });
+    assert.deepEqual(src.info(), { codec: 'h264', width: 640, height: 480, fps: 25, durationSec: 5 });
     assert.deepEqual(src.stats(), { framesIn: FRAMES, framesOut: FRAMES, drops: 0, reconnects: 0, state: 'ended' });
     await src.done();
   });
