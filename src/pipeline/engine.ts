@@ -15,7 +15,7 @@ import type { Settings } from '../env.js';
 import { openSource, parseSource, type IngestSource } from '../ingest/index.js';
 import type { FaceModel, FacePrediction } from '../model/types.js';
 import { createBatcher, type BatcherOptions } from './batch/index.js';
-import { createFaceDetector, type FaceDetectorOptions } from './detect/index.js';
+import { createFaceDetector, type FaceDetector, type FaceDetectorOptions } from './detect/index.js';
 import { smoothOffline } from './offline.js';
 import { createFrameProcessor, type FrameProcessor } from './process.js';
 import type { TrackerOptions } from './track/index.js';
@@ -65,6 +65,10 @@ export async function createEngine(options: Partial<EngineOptions> & Pick<Engine
   const batcher = createBatcher<Uint8Array, FacePrediction>((crops) => model.predict(crops), opts.batch);
   const handles = new Map<string, StreamHandle>();
   const counters = { framesIn: 0, framesOut: 0, faces: 0, drops: 0, streamErrors: 0 };
+
+  /** One stream's chain; every stream shares the model through the one batcher. */
+  const processorFor = (stream: string, detector: FaceDetector, smoothing: SmoothingSpec): FrameProcessor =>
+    createFrameProcessor({ stream, model, predict: (crop) => batcher.submit(crop), detector, tracker: opts.tracker, smoothing });
 
   /** Drives frames from a source through a processor, `inFlight` frames at a time, outputs in order. */
   async function drive(frames: AsyncIterable<Frame>, processor: FrameProcessor, emit: (out: FrameOutput) => void, onFrame?: (f: Frame) => void) {
@@ -121,14 +125,7 @@ export async function createEngine(options: Partial<EngineOptions> & Pick<Engine
     const run = (async () => {
       const detector = await createFaceDetector(opts.detector);
       try {
-        const processor = createFrameProcessor({
-          stream: id,
-          model,
-          predict: (crop) => batcher.submit(crop),
-          detector,
-          tracker: opts.tracker,
-          smoothing: streamOptions.smoothing ?? opts.smoothing,
-        });
+        const processor = processorFor(id, detector, streamOptions.smoothing ?? opts.smoothing);
         await drive(
           frames.frames(),
           processor,
@@ -197,14 +194,7 @@ export async function createEngine(options: Partial<EngineOptions> & Pick<Engine
     signal?.addEventListener('abort', onAbort);
     const detector = await createFaceDetector({ ...opts.detector, ...(labelOptions.detectEvery ? { detectEvery: labelOptions.detectEvery } : {}) });
     try {
-      const processor = createFrameProcessor({
-        stream: file,
-        model,
-        predict: (crop) => batcher.submit(crop),
-        detector,
-        tracker: opts.tracker,
-        smoothing: smoothing.kind === 'centred' ? { kind: 'none' } : smoothing,
-      });
+      const processor = processorFor(file, detector, smoothing.kind === 'centred' ? { kind: 'none' } : smoothing);
       // Known once ffmpeg has reported the container's duration and rate (an estimate: the exact
       // count is only known at the end).
       const total = () => {

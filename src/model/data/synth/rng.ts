@@ -4,6 +4,8 @@
  * how many others were drawn before it or in which order.
  */
 
+import { seededRandom } from '../../nn/params.js';
+
 export type Rng = () => number;
 
 /** 32-bit FNV-1a over the parts, then a murmur3 finaliser so near-equal inputs diverge. */
@@ -24,16 +26,9 @@ export function hashSeed(...parts: (number | string)[]): number {
   return h >>> 0;
 }
 
-/** mulberry32: tiny, fast and good enough for picking shapes and colours; uniform in [0, 1). */
+/** A uniform [0, 1) generator seeded by the hash of the parts (mulberry32, as for weight init). */
 export function createRng(...seedParts: (number | string)[]): Rng {
-  let a = hashSeed(...seedParts);
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  return seededRandom(hashSeed(...seedParts));
 }
 
 export const uniform = (rng: Rng, lo: number, hi: number): number => lo + (hi - lo) * rng();
