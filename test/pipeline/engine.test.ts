@@ -122,3 +122,47 @@ test('refused sources throw before anything starts; a broken file fails its stre
   assert.equal(ffmpegChildren(), 0);
   await rm(dir, { recursive: true });
 });
+
+const FFMPEG = (await import('@ffmpeg-installer/ffmpeg')).default.path;
+
+/** Encodes a short clip with ffmpeg into a temp folder; returns the folder and the clip's path. */
+async function makeClip(name: string, args: string[]): Promise<{ dir: string; file: string }> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'arbex-clip-'));
+  const file = path.join(dir, name);
+  execFileSync(FFMPEG, ['-v', 'error', ...args, '-c:v', 'libx264', '-pix_fmt', 'yuv420p', '-y', file]);
+  return { dir, file };
+}
+
+test('a clip of two real faces side by side: two tracks, ids stable', async () => {
+  // The two photos, each scaled to 320x400, side by side, drifting a little over 2 s at 25 fps.
+  const { dir, file } = await makeClip('two.mp4', [
+    '-loop', '1', '-i', path.join(MEDIA, 'astronaut.png'),
+    '-loop', '1', '-i', path.join(MEDIA, 'grace_hopper.jpg'),
+    '-filter_complex', '[0]scale=320:400,setsar=1[a];[1]scale=320:400,setsar=1[b];[a][b]hstack,crop=600:380:20+10*sin(t*3):10',
+    '-t', '2', '-r', '25',
+  ]);
+  const engine = await createEngine({ model: colourModel(), settings: { mediaDirs: [dir] } });
+  const frames: FrameOutput[] = [];
+  for await (const out of engine.labelVideo(file)) frames.push(out);
+  assert.equal(frames.length, 50);
+  assert.ok(frames.every((f) => f.faces === 2), `two faces in every frame (got ${frames.map((f) => f.faces).join('')})`);
+  // Track ids by position: the left face keeps one id and the right face another, all along.
+  const left = new Set(frames.map((f) => [...f.results].sort((a, b) => a.box.x - b.box.x)[0].track));
+  const right = new Set(frames.map((f) => [...f.results].sort((a, b) => a.box.x - b.box.x)[1].track));
+  assert.equal(left.size, 1);
+  assert.equal(right.size, 1);
+  assert.notDeepEqual([...left], [...right]);
+  await engine.close();
+  await rm(dir, { recursive: true });
+});
+
+test('a clip with no face (colour bars): every frame reported with faces: 0', async () => {
+  const { dir, file } = await makeClip('bars.mp4', ['-f', 'lavfi', '-i', 'smptebars=size=320x240:rate=25', '-t', '1']);
+  const engine = await createEngine({ model: colourModel(), settings: { mediaDirs: [dir] } });
+  const frames: FrameOutput[] = [];
+  for await (const out of engine.labelVideo(file)) frames.push(out);
+  assert.equal(frames.length, 25);
+  assert.ok(frames.every((f) => f.faces === 0 && f.results.length === 0));
+  await engine.close();
+  await rm(dir, { recursive: true });
+});
