@@ -64,7 +64,7 @@ export async function run(argv: string[]): Promise<number> {
   const engine = await createEngine({ model, settings });
   const server = createServer({ engine, settings, ...(maxUploadMiB ? { maxUploadBytes: maxUploadMiB * 1024 * 1024 } : {}) });
   const { url } = await server.listen();
-  console.log(`arbex: serving on ${url} (backend ${backend}, model ${settings.weightsDir}${settings.token ? ', token required' : ''})`);
+  console.log(`arbex: serving on ${url} (backend ${backend.name}, model ${settings.weightsDir}${settings.token ? ', token required' : ''})`);
 
   if (!values['no-demo']) {
     if (!existsSync(DEMO_VIDEO)) {
