@@ -11,6 +11,9 @@ interface Command {
 
 const commands: Record<string, Command> = {
   serve: { summary: 'serve the HTTP API, WebSocket and dashboard', load: () => import('./serve.js') },
+  label: { summary: 'label every frame of a video (or every video in a folder) to CSV / JSONL', load: () => import('./label.js') },
+  eval: { summary: 'evaluate on Aff-Wild2 / ABAW expression annotations (macro F1, HTML report, submission)', load: () => import('./eval.js') },
+  synth: { summary: 'write the synthetic FERG-style benchmark or the demo video', load: () => import('./synth.js') },
   info: { summary: 'show the tensor backend and the settings in force', load: () => import('./info.js') },
   train: { summary: 'train an ARBEx model (extractor + head) from a JSON config', load: () => import('./train.js') },
 };

@@ -1,0 +1,136 @@
+/** `arbex train`: trains an ARBEx model from a JSON config on any supported data set. */
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { initBackend } from '../backends/index.js';
+import { readSettings } from '../env.js';
+import { loadArbex } from '../model/arbex.js';
+import { createProgress, evaluate, openDataSpec, parseDataSpec, trainArbex, validateTrainConfig } from '../model/train/index.js';
+
+const USAGE = `usage: arbex train --config FILE --data KIND:PATH [--val KIND:PATH] [--test KIND:PATH] --out DIR
+       arbex train --resume --out DIR [--epochs N]
+
+Trains an ARBEx model (extractor + head). KIND:PATH is one of
+  folder:DIR[,group=prefix|folder|file]     <DIR>/<class>/<image>; group=prefix groups <id>_<n>.png by <id>
+  csv:FILE                                  rows path,label[,group]
+  rafdb:ROOT[,partition=train|test|all]
+  abaw:ROOT[,annotations=DIR][,images=DIR]
+
+Writes <out>/last/ every epoch, <out>/best/ (best validation macro F1), <out>/metrics.jsonl and
+<out>/curves.png. Ctrl-C saves <out>/last/ at the end of the current step; --resume continues
+from it (Adam's moments restart). With --test, the best checkpoint is evaluated on that set at
+the end and the result written to <out>/test.json.
+
+options:
+  --config FILE   training config (JSON; see docs/TRAINING.md)
+  --data SPEC     training data
+  --val SPEC      validation data (chooses best/)
+  --test SPEC     test data, evaluated once with best/ at the end
+  --out DIR       run folder
+  --resume        continue the run in --out (its saved config and data)
+  --epochs N      change the number of epochs (e.g. to extend a resumed run)`;
+
+interface RunFile {
+  data: string;
+  val?: string;
+  test?: string;
+}
+
+export async function run(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      config: { type: 'string' },
+      data: { type: 'string' },
+      val: { type: 'string' },
+      test: { type: 'string' },
+      out: { type: 'string' },
+      resume: { type: 'boolean' },
+      epochs: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  const out = values.out;
+  if (!out) throw new Error(`--out is required\n\n${USAGE}`);
+  const runFile = path.join(out, 'run.json');
+  let configJson: unknown;
+  let specs: RunFile;
+  if (values.resume) {
+    if (values.config || values.data || values.val || values.test) throw new Error('--resume takes the config and data of the run in --out; leave out --config, --data, --val and --test');
+    configJson = JSON.parse(await readFile(path.join(out, 'train-config.json'), 'utf8').catch(() => 'null'));
+    specs = JSON.parse(await readFile(runFile, 'utf8').catch(() => 'null'));
+    if (!configJson || !specs) throw new Error(`${out}: no run to resume (train-config.json or run.json missing)`);
+  } else {
+    if (!values.config || !values.data) throw new Error(`--config and --data are required\n\n${USAGE}`);
+    const text = await readFile(values.config, 'utf8');
+    try {
+      configJson = JSON.parse(text);
+    } catch (e) {
+      throw new Error(`${values.config}: not valid JSON (${(e as Error).message})`);
+    }
+    specs = { data: values.data, ...(values.val ? { val: values.val } : {}), ...(values.test ? { test: values.test } : {}) };
+  }
+  if (values.epochs !== undefined) (configJson as Record<string, unknown>).epochs = Number(values.epochs);
+  const config = validateTrainConfig(configJson);
+  const classes = config.model.classes;
+  // Parse every spec before any slow work, so a typo fails at once.
+  const [trainSpec, valSpec, testSpec] = [specs.data, specs.val, specs.test].map((s) => (s ? parseDataSpec(s) : undefined));
+
+  await initBackend(readSettings().backend);
+  const train = await openDataSpec(trainSpec!, classes);
+  const val = valSpec && (await openDataSpec(valSpec, classes));
+  if (!values.resume) {
+    await mkdir(out, { recursive: true });
+    await writeFile(runFile, JSON.stringify(specs, null, 2) + '\n');
+  }
+
+  const controller = new AbortController();
+  const onSigint = () => {
+    if (controller.signal.aborted) process.exit(130);
+    process.stderr.write('\narbex train: stopping after the current step (Ctrl-C again to quit at once)\n');
+    controller.abort();
+  };
+  process.on('SIGINT', onSigint);
+  try {
+    const result = await trainArbex({
+      config,
+      train,
+      val,
+      out,
+      resume: values.resume === true,
+      signal: controller.signal,
+      progress: createProgress({ tty: process.stderr.isTTY === true }),
+    });
+    if (result.stopped) return 130;
+    const best = result.state.best;
+    if (best?.macroF1 != null) console.error(`best: epoch ${best.epoch}, validation macro F1 ${best.macroF1.toFixed(4)}, accuracy ${best.accuracy!.toFixed(4)} -> ${path.join(out, 'best')}`);
+  } finally {
+    process.off('SIGINT', onSigint);
+  }
+
+  if (testSpec) {
+    const model = await loadArbex(path.join(out, 'best'));
+    try {
+      const e = await evaluate(model, await openDataSpec(testSpec, classes), { batchSize: config.evalBatchSize });
+      const summary = {
+        data: specs.test,
+        count: e.corrected.count,
+        accuracy: e.corrected.accuracy,
+        macroF1: e.corrected.macroF1,
+        primaryAccuracy: e.primary.accuracy,
+        primaryMacroF1: e.primary.macroF1,
+        corrected: e.corrected,
+        primary: e.primary,
+      };
+      await writeFile(path.join(out, 'test.json'), JSON.stringify(summary, null, 2) + '\n');
+      console.log(`test (${summary.count} images): accuracy ${summary.accuracy.toFixed(4)}, macro F1 ${summary.macroF1.toFixed(4)} (primary ${summary.primaryAccuracy.toFixed(4)} / ${summary.primaryMacroF1.toFixed(4)})`);
+    } finally {
+      model.dispose();
+    }
+  }
+  return 0;
+}

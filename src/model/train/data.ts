@@ -1,0 +1,91 @@
+/**
+ * `--data kind:path[,key=value...]` → an opened Dataset, for any reader in src/model/data:
+ *   folder:data/synth/train[,group=prefix|file|folder]
+ *   csv:data/train.csv
+ *   rafdb:data/RAF-DB/basic[,partition=train|test|all]
+ *   abaw:data/abaw[,annotations=EXPR/Train_Set][,images=cropped_aligned]
+ */
+import path from 'node:path';
+import { openAbaw, openCsvDataset, openFolderDataset, openRafDb, type Dataset } from '../data/index.js';
+
+export const DATA_KINDS = ['folder', 'csv', 'rafdb', 'abaw'] as const;
+export type DataKind = (typeof DATA_KINDS)[number];
+
+export interface DataSpec {
+  kind: DataKind;
+  path: string;
+  options: Record<string, string>;
+}
+
+const OPTIONS: Record<DataKind, string[]> = {
+  folder: ['group'],
+  csv: [],
+  rafdb: ['partition'],
+  abaw: ['annotations', 'images'],
+};
+
+export function parseDataSpec(text: string): DataSpec {
+  const colon = text.indexOf(':');
+  const kind = text.slice(0, colon) as DataKind;
+  if (colon < 1 || !DATA_KINDS.includes(kind)) {
+    throw new Error(`data "${text}": expected kind:path with kind one of ${DATA_KINDS.join(', ')} (e.g. folder:data/synth/train)`);
+  }
+  const [p, ...pairs] = text.slice(colon + 1).split(',');
+  if (!p) throw new Error(`data "${text}": the path is empty`);
+  const options: Record<string, string> = {};
+  for (const pair of pairs) {
+    const eq = pair.indexOf('=');
+    const key = pair.slice(0, eq);
+    if (eq < 1 || !OPTIONS[kind].includes(key)) {
+      throw new Error(`data "${text}": "${pair}" is not an option of ${kind} (${OPTIONS[kind].map((o) => `${o}=...`).join(', ') || 'none'})`);
+    }
+    options[key] = pair.slice(eq + 1);
+  }
+  return { kind, path: p, options };
+}
+
+/**
+ * Group of an image in a folder data set, from `<class>/<file>`. 'prefix' is the file name up to
+ * its last '_' (the synthetic set names files `<identity>_<n>.png`, so groups are identities);
+ * 'folder' the sub-folder below the class, 'file' the image itself.
+ */
+function folderGrouping(mode: string | undefined): ((rel: string) => string) | undefined {
+  if (mode === undefined || mode === 'file') return undefined;
+  if (mode === 'prefix') {
+    return (rel) => {
+      const base = path.posix.basename(rel);
+      const cut = base.lastIndexOf('_');
+      return cut > 0 ? base.slice(0, cut) : base;
+    };
+  }
+  if (mode === 'folder') return (rel) => rel.split('/').slice(1, -1).join('/') || rel;
+  throw new Error(`folder option group must be prefix, folder or file (got "${mode}")`);
+}
+
+/**
+ * Opens the data set a spec names, mapped onto `classes`.
+ *
+ * @example
+ * const ds = await openDataSpec(parseDataSpec('folder:data/synth/train,group=prefix'), config.model.classes);
+ */
+export async function openDataSpec(spec: DataSpec, classes: readonly string[]): Promise<Dataset> {
+  const o = spec.options;
+  switch (spec.kind) {
+    case 'folder':
+      return openFolderDataset({ root: spec.path, classes, groupOf: folderGrouping(o.group) });
+    case 'csv':
+      return openCsvDataset({ file: spec.path, classes });
+    case 'rafdb': {
+      const partition = o.partition ?? 'all';
+      if (partition !== 'train' && partition !== 'test' && partition !== 'all') throw new Error(`rafdb option partition must be train, test or all (got "${partition}")`);
+      return openRafDb({ root: spec.path, classes, partition });
+    }
+    case 'abaw':
+      return openAbaw({
+        root: spec.path,
+        classes,
+        ...(o.annotations ? { annotationsDir: o.annotations } : {}),
+        ...(o.images ? { imagesDir: o.images } : {}),
+      });
+  }
+}
