@@ -1,5 +1,6 @@
 /** `arbex serve`: the HTTP API, the WebSocket and the dashboard on one port, over one engine. */
 import { existsSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { initBackend } from '../backends/index.js';
@@ -16,7 +17,7 @@ options:
   --port N         port to listen on (default: PORT or 8080; 0 = any free port)
   --host H         address to bind (default: HOST or 127.0.0.1)
   --weights DIR    model directory (default: ARBEX_WEIGHTS or weights/demo)
-  --workers N      model worker threads (default 0: in this thread)
+  --workers N      model worker threads (default: cores - 1, so detection keeps a core; 0 = in this thread)
   --max-upload MB  largest video upload in MiB (default 512)
   --no-demo        do not start the looped demo stream (media/demo.mp4)
 
@@ -56,7 +57,8 @@ export async function run(argv: string[]): Promise<number> {
     host: values.host ?? env.host,
     weightsDir: path.resolve(values.weights ?? env.weightsDir),
   };
-  const workers = intArg('workers', values.workers, 0, 64) ?? 0;
+  // The main thread decodes frames and runs face detection; the model gets the other cores.
+  const workers = intArg('workers', values.workers, 0, 64) ?? Math.min(4, os.availableParallelism() - 1);
   const maxUploadMiB = intArg('max-upload', values['max-upload'], 1, 1 << 20);
 
   const backend = await initBackend(settings.backend);
