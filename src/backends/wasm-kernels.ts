@@ -1,10 +1,11 @@
 /**
  * Kernels that tfjs-backend-wasm 4.22 lacks (the gradients of convolutions and of gather), plus
  * faster versions of some it has (transposed BatchMatMul, Conv2DBackpropInput, reductions over
- * leading axes, broadcasting Tile, Identity), found by profiling a CNN training step. Each one is
- * composed from the wasm backend's own kernels (Transpose, Conv2D, DepthwiseConv2dNative,
- * BatchMatMul, AvgPool, ScatterNd, ...), called directly on the backend's TensorInfos: nothing is
- * copied to the pure-JS cpu backend, which would make a CNN training step take minutes.
+ * leading axes, broadcasting Tile, Identity, tall matrix Transpose), found by profiling a CNN
+ * training step. Each one is composed from the wasm backend's own kernels (Transpose, Conv2D,
+ * DepthwiseConv2dNative, BatchMatMul, AvgPool, ScatterNd, ...), called directly on the backend's
+ * TensorInfos: nothing is copied to the pure-JS cpu backend, which would make a CNN training step
+ * take minutes.
  */
 import * as tf from '@tensorflow/tfjs';
 
@@ -25,6 +26,7 @@ export const WASM_KERNEL_NAMES = [
   tf.Mean,
   tf.Tile,
   tf.Identity,
+  tf.Transpose,
 ] as const;
 
 const ours = new WeakSet<tf.KernelConfig>();
@@ -110,6 +112,9 @@ function filterGradPads(inSize: number, outSize: number, kernel: number, stride:
   return [padBefore, (kernel - 1) * dilation + (outSize - 1) * stride + 1 - inSize - padBefore];
 }
 
+/** Largest c * kh * kw whose filter gradient goes through im2col patches (see below). */
+const IM2COL_MAX = 64;
+
 function conv2DBackpropFilter({ inputs, backend, attrs }: { inputs: tf.NamedTensorInfoMap; backend: tf.KernelBackend; attrs?: Attrs }): Info {
   const { x, dy } = inputs as { x: Info; dy: Info };
   const { strides, pad, dataFormat, dimRoundingMode, filterShape } = attrs as unknown as tf.Conv2DBackpropFilterAttrs;
@@ -139,6 +144,27 @@ function conv2DBackpropFilter({ inputs, backend, attrs }: { inputs: tf.NamedTens
       const dwT = run(tf.BatchMatMul, { a: transpose(run, dy2, [0, 2, 1]), b: x2 }, plain);
       return reshape(run, transpose(run, dwT, [0, 2, 1]), [1, 1, c, o]);
     }
+    const taps = kh * kw;
+    if (c * taps <= IM2COL_MAX) {
+      // Few input channels (a network's stem): gather every pixel's receptive field with one
+      // depthwise convolution whose filters pick one tap each (im2col, XNNPACK-fast), then
+      // dW = patches^T dy is one matrix product, as for a 1x1 convolution.
+      const pick = new Float32Array(taps * c * taps);
+      for (let t = 0; t < taps; t++) for (let ch = 0; ch < c; ch++) pick[(t * c + ch) * taps + t] = 1;
+      const shape = [kh, kw, c, taps];
+      const picker: Info = { dataId: backend.write(pick, shape, 'float32'), shape, dtype: 'float32' };
+      try {
+        const explicit: tf.backend_util.ExplicitPadding = [[0, 0], [padInfo.top, padInfo.bottom], [padInfo.left, padInfo.right], [0, 0]];
+        const patches = run(tf.DepthwiseConv2dNative, { x, filter: picker }, { strides: [sh, sw], pad: explicit, dilations: 1, dataFormat: 'NHWC' });
+        const n = b * outHeight * outWidth;
+        const patchesT = transpose(run, reshape(run, patches, [1, n, c * taps]), [0, 2, 1]);
+        const dw = run(tf.BatchMatMul, { a: patchesT, b: reshape(run, dy, [1, n, o]) }, { transposeA: false, transposeB: false });
+        // Rows of dw are (channel, tap) pairs, tap = i * kw + j.
+        return transpose(run, reshape(run, dw, [c, kh, kw, o]), [1, 2, 0, 3]);
+      } finally {
+        backend.disposeData(picker.dataId);
+      }
+    }
     // dW[kh,kw,c,o] = sum_{b,i,j} x[b, i*s+kh-top, j*s+kw-left, c] dy[b,i,j,o]: a convolution whose
     // batch is c, input channels are b, and filter is dy dilated by the forward stride.
     const xt = transpose(run, x, [3, 1, 2, 0]);
@@ -153,6 +179,14 @@ function conv2DBackpropFilter({ inputs, backend, attrs }: { inputs: tf.NamedTens
     return transpose(run, dw, [1, 2, 0, 3]);
   });
 }
+
+/**
+ * Padding that makes a convolution produce at least `kernel` outputs along one axis for the
+ * "filter gradient as a convolution" trick (see filterGradPads); surplus outputs are cut from the
+ * small result afterwards, which is far cheaper than cropping the large input (wasm's Slice is a
+ * slow element loop).
+ */
+const atLeast = (pads: Pads): Pads => [Math.max(0, pads[0]), Math.max(0, pads[1])];
 
 function depthwiseBackpropFilter({ inputs, backend, attrs }: { inputs: tf.NamedTensorInfoMap; backend: tf.KernelBackend; attrs?: Attrs }): Info {
   const { x, dy } = inputs as { x: Info; dy: Info };
@@ -169,26 +203,36 @@ function depthwiseBackpropFilter({ inputs, backend, attrs }: { inputs: tf.NamedT
   const { batchSize: b, inHeight, inWidth, inChannels: c, outHeight, outWidth, outChannels } = info;
   const { filterHeight: kh, filterWidth: kw, strideHeight: sh, strideWidth: sw, dilationHeight: dh, dilationWidth: dw, padInfo } = info;
   const m = outChannels / c;
+  const padded = padInfo.top + padInfo.bottom + padInfo.left + padInfo.right > 0;
+  if (outHeight === 1 && outWidth === 1 && kh === inHeight && kw === inWidth && !padded) {
+    // The filter covers the whole input (a global depthwise conv): dW = sum over the batch of
+    // x times the sample's one dy value per channel.
+    return composed(backend, (run) => {
+      const product = run(tf.Multiply, { a: reshape(run, x, [b, inHeight, inWidth, c, 1]), b: reshape(run, dy, [b, 1, 1, c, m]) });
+      return run(tf.Sum, { x: product }, { axis: [0], keepDims: false });
+    });
+  }
   return composed(backend, (run) => {
-    // Same trick as for Conv2D, per channel: fold the batch into the channels (b*c depthwise
-    // channels, one batch), convolve with dy as the per-channel filter, then sum over the batch.
-    // The forward stride becomes the dilation and the forward dilation the stride; tfjs allows
-    // only one of them to exceed 1, so the gradient convolution is always a legal one.
-    const xt = reshape(run, transpose(run, x, [1, 2, 0, 3]), [1, inHeight, inWidth, b * c]);
-    const filter = reshape(run, transpose(run, dy, [1, 2, 0, 3]), [outHeight, outWidth, b * c, m]);
-    const { x: input, pad: explicit } = cropNegativePads(
-      run,
-      xt,
-      filterGradPads(inHeight, outHeight, kh, sh, dh, padInfo.top),
-      filterGradPads(inWidth, outWidth, kw, sw, dw, padInfo.left),
-    );
-    const perSample = run(
-      tf.DepthwiseConv2dNative,
-      { x: input, filter },
-      { strides: [dh, dw], pad: explicit, dilations: [sh, sw], dataFormat: 'NHWC' },
-    );
-    const summed = run(tf.Sum, { x: reshape(run, perSample, [kh, kw, b, c * m]) }, { axis: [2], keepDims: false });
-    return reshape(run, summed, [kh, kw, c, m]);
+    // The filter gradient is a depthwise convolution of x with dy as the filter (forward stride
+    // as its dilation, forward dilation as its stride). The batch is summed by the same
+    // convolution: the images are stacked vertically, each x padded to `rows` = sh * dyRows rows
+    // and each dy to dyRows rows with zeros, so image i's dy rows meet exactly image i's x rows
+    // and neither transposes nor a separate sum over the batch are needed.
+    const dyRows = Math.max(Math.ceil(((outHeight - 1) * sh + (kh - 1) * dh + 1) / sh), Math.ceil((padInfo.top + inHeight) / sh));
+    const rows = sh * dyRows;
+    const zeroRows = (t: Info, top: number, bottom: number): Info =>
+      top + bottom === 0 ? t : run(tf.PadV2, { x: t }, { paddings: [[0, 0], [top, bottom], [0, 0], [0, 0]], constantValue: 0 });
+    const input = reshape(run, zeroRows(x, padInfo.top, rows - padInfo.top - inHeight), [1, b * rows, inWidth, c]);
+    const filter = reshape(run, zeroRows(dy, 0, dyRows - outHeight), [b * dyRows, outWidth, c, m]);
+    const explicit: tf.backend_util.ExplicitPadding = [
+      [0, 0],
+      [0, Math.max(0, (kh - 1) * dh + 1 - sh)],
+      atLeast(filterGradPads(inWidth, outWidth, kw, sw, dw, padInfo.left)),
+      [0, 0],
+    ];
+    const grad = run(tf.DepthwiseConv2dNative, { x: input, filter }, { strides: [dh, dw], pad: explicit, dilations: [sh, sw], dataFormat: 'NHWC' });
+    const exact = grad.shape[1] === kh && grad.shape[2] === kw ? grad : run(tf.Slice, { x: grad }, { begin: [0, 0, 0, 0], size: [1, kh, kw, c * m] });
+    return reshape(run, exact, [kh, kw, c, m]);
   });
 }
 
@@ -207,6 +251,15 @@ function depthwiseBackpropInput({ inputs, backend, attrs }: { inputs: tf.NamedTe
   const { batchSize: b, inHeight, inWidth, inChannels: c, outChannels } = info;
   const { filterHeight: kh, filterWidth: kw, strideHeight: sh, strideWidth: sw, dilationHeight: dh, dilationWidth: dw, padInfo } = info;
   const m = outChannels / c;
+  const padded = padInfo.top + padInfo.bottom + padInfo.left + padInfo.right > 0;
+  if (info.outHeight === 1 && info.outWidth === 1 && kh === inHeight && kw === inWidth && !padded) {
+    // A global depthwise conv: each sample's one dy value per channel times the filter (XNNPACK
+    // pads a 1x1 input to the filter's size very slowly).
+    return composed(backend, (run) => {
+      const dx = run(tf.Multiply, { a: reshape(run, dy, [b, 1, 1, c, m]), b: reshape(run, filter, [1, kh, kw, c, m]) });
+      return m === 1 ? reshape(run, dx, [b, inHeight, inWidth, c]) : run(tf.Sum, { x: dx }, { axis: [4], keepDims: false });
+    });
+  }
   return composed(backend, (run) => {
     // dx is the "full" correlation of dy, spread out by the stride (zeros between rows/columns),
     // with the spatially flipped filter; each of the c*m filter channels acts on its own dy channel.
@@ -379,6 +432,53 @@ const sharedIdentity = (original: KernelFn): KernelFn => ({ inputs, backend, att
   return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
 };
 
+/**
+ * Splits `perm` as "keep axes 0..p-1, then move the block of axes p..q-1 after q..rank-1": a
+ * batch of matrix transposes [A, R, C] -> [A, C, R]. Returns the three sizes, or undefined.
+ */
+function asMatrixTranspose(shape: number[], perm: number[]): [number, number, number] | undefined {
+  const rank = shape.length;
+  let p = 0;
+  while (p < rank && perm[p] === p) p++;
+  if (p === rank) return undefined;
+  const q = perm[p];
+  const expected = [...Array(p).keys(), ...Array.from({ length: rank - q }, (_, i) => q + i), ...Array.from({ length: q - p }, (_, i) => p + i)];
+  if (expected.some((a, i) => perm[i] !== a)) return undefined;
+  const size = (from: number, to: number): number => tf.util.sizeFromShape(shape.slice(from, to));
+  return [size(0, p), size(p, q), size(q, rank)];
+}
+
+/** Tile edge of the blocked transpose: the tiles stay in cache. */
+const TILE = 64;
+
+/**
+ * wasm's Transpose walks the output in order and reads the input with a large stride, so a
+ * matrix transpose of an activation ([pixels, channels] -> [channels, pixels], needed by every
+ * filter gradient of a 1x1 convolution) misses the cache on every element: 27 ms for
+ * [50176, 64]. Done as TILE x TILE block transposes followed by a copy of whole TILE-long rows,
+ * the same transpose takes 4 ms.
+ */
+const blockedTranspose = (original: KernelFn): KernelFn => ({ inputs, backend, attrs }) => {
+  const { x } = inputs as { x: Info };
+  const { perm } = attrs as unknown as tf.TransposeAttrs;
+  const sizes = asMatrixTranspose(x.shape, perm);
+  if (!sizes) return original({ inputs, backend, attrs });
+  const [a, r, c] = sizes;
+  const outShape = perm.map((axis) => x.shape[axis]);
+  // Only a tall matrix needs it: with at most TILE rows the strided reads stay in cache.
+  if (r <= TILE || r % TILE !== 0) return original({ inputs, backend, attrs });
+  const step = (t: Info, shape: number[], stepPerm: number[]): Info =>
+    original({ inputs: { x: { ...t, shape } }, backend, attrs: { perm: stepPerm } }) as Info;
+  // [a, r/T, T, c] -> [a, r/T, c, T] (tile transposes) -> [a, c, r/T, T] (whole rows of T).
+  const first = step(x, [a, r / TILE, TILE, c], [0, 1, 3, 2]);
+  try {
+    const second = step(first, [a, r / TILE, c, TILE], [0, 2, 1, 3]);
+    return { ...second, shape: outShape };
+  } finally {
+    backend.disposeData(first.dataId);
+  }
+};
+
 /** Existing wasm kernels replaced by faster compositions; each falls back to the original. */
 const overrides: [string, (original: KernelFn) => KernelFn][] = [
   [tf.BatchMatMul, transposeFreeMatMul],
@@ -387,6 +487,7 @@ const overrides: [string, (original: KernelFn) => KernelFn][] = [
   [tf.Mean, (original) => leadingReduce(original, true)],
   [tf.Tile, broadcastTile],
   [tf.Identity, sharedIdentity],
+  [tf.Transpose, blockedTranspose],
 ];
 
 const gradientKernels: tf.KernelConfig[] = [

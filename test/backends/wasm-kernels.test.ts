@@ -84,6 +84,8 @@ describe('convolution gradients', () => {
     { x: [2, 9, 9, 3], k: [3, 3, 3, 4] },
     { x: [2, 8, 7, 5], k: [1, 1, 5, 6] },
     { x: [1, 10, 6, 4], k: [3, 2, 4, 3] },
+    // More channels than the im2col path takes: the convolution-shaped path.
+    { x: [2, 7, 6, 8], k: [3, 3, 8, 2] },
   ];
   for (const { x, k } of convCases)
     for (const stride of [1, 2])
@@ -121,6 +123,8 @@ describe('convolution gradients', () => {
     { x: [2, 9, 9, 4], k: [3, 3, 4, 1] },
     { x: [2, 8, 7, 3], k: [3, 3, 3, 2] },
     { x: [3, 7, 7, 5], k: [7, 7, 5, 1] },
+    // 'valid' makes it a global depthwise conv (1x1 output), which has its own path.
+    { x: [3, 5, 4, 3], k: [5, 4, 3, 2] },
     { x: [1, 10, 9, 2], k: [3, 3, 2, 2], dilation: 2 },
   ];
   for (const { x, k, dilation = 1 } of depthwiseCases)
@@ -224,6 +228,20 @@ describe('faster replacements of existing wasm kernels', () => {
     test(`Mean ${shape} axis ${axis} keepDims ${keepDims}`, () =>
       assertSame('mean', () => tf.mean(tf.tensor(values(shape, 15), shape), axis, keepDims), tf.Mean));
   }
+
+  // Tall matrix transposes (more than 64 rows, a multiple of 64) are tiled; the rest are not.
+  const transposes: [number[], number[]][] = [
+    [[320, 7], [1, 0]],
+    [[2, 192, 5], [0, 2, 1]],
+    [[2, 16, 8, 5], [0, 3, 1, 2]],
+    [[8, 16, 3, 5], [2, 3, 0, 1]],
+    [[4, 32, 3, 6], [0, 3, 1, 2]],
+    [[64, 300], [1, 0]],
+    [[3, 4, 64, 2], [3, 1, 2, 0]],
+  ];
+  for (const [shape, perm] of transposes)
+    test(`Transpose ${shape} perm ${perm}`, () =>
+      assertSame('transpose', () => tf.transpose(tf.tensor(values(shape, 18), shape), perm), tf.Transpose));
 
   test('Tile as a broadcast and as a real tile', async () => {
     await assertSame('tile broadcast', () => tf.tile(tf.tensor(values([1, 1, 1, 5], 16), [1, 1, 1, 5]), [2, 3, 4, 1]), tf.Tile);

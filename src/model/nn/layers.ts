@@ -3,6 +3,7 @@
  * returns a pure apply function. `ctx.training` switches BatchNorm statistics and dropout.
  */
 import * as tf from '@tensorflow/tfjs';
+import { batchNormTraining, channelPrelu } from './fused.js';
 import { addParam, randomNormal, randomUniform, type ParamStore } from './params.js';
 
 export interface Ctx {
@@ -39,14 +40,13 @@ export function batchNorm(store: ParamStore, name: string, channels: number, mom
   const movingVar = addParam(store, `${name}.movingVar`, tf.ones([channels]), false);
   return (x, ctx) => {
     if (!ctx.training) return tf.batchNorm(x, movingMean, movingVar, beta, gamma, eps);
-    const axes = x.shape.slice(0, -1).map((_, i) => i);
-    const { mean, variance } = tf.moments(x, axes);
+    const { y, mean, variance } = batchNormTraining(x, gamma, beta, eps);
     // The moving statistics are not on the loss path, so no gradient reaches them.
     tf.tidy(() => {
       movingMean.assign(tf.add(tf.mul(movingMean, momentum), tf.mul(mean, 1 - momentum)));
       movingVar.assign(tf.add(tf.mul(movingVar, momentum), tf.mul(variance, 1 - momentum)));
     });
-    return tf.batchNorm(x, mean, variance, beta, gamma, eps);
+    return y;
   };
 }
 
@@ -93,10 +93,13 @@ export function depthwiseConv2d(
   return (x) => tf.depthwiseConv2d(x as tf.Tensor4D, w as tf.Tensor4D, stride, pad);
 }
 
-/** PReLU with one learned slope per channel (last axis), init 0.25. */
+/**
+ * PReLU with one learned slope per channel (last axis), init 0.25. Training uses the closed-form
+ * gradient of channelPrelu (same forward kernel).
+ */
 export function prelu(store: ParamStore, name: string, channels: number): Layer {
   const alpha = addParam(store, `${name}.alpha`, tf.fill([channels], 0.25));
-  return (x) => tf.prelu(x, alpha);
+  return (x, ctx) => (ctx.training ? channelPrelu(x, alpha) : tf.prelu(x, alpha));
 }
 
 /** Applies layers in order. */
