@@ -5,8 +5,8 @@
  *   end-to-end  + alignment, the `lite` ARBEx model (random weights: speed does not depend on
  *               their values) behind the shared batcher, smoothing; frames/s and the latency from
  *               frame decoded to prediction ready (p50/p95)
- *   streams     3 concurrent 25 fps streams (the demo video replayed at its own speed) for
- *               BENCH_STREAM_SECONDS (default 20): frames/s out and drops per stream
+ *   streams     3 concurrent 25 fps streams (face_pan.mp4 looped at its own speed, one face
+ *               each) for BENCH_STREAM_SECONDS (default 20): frames/s out and drops per stream
  * Environment: BENCH_WORKERS (model worker threads, default 1).
  */
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -80,8 +80,8 @@ export async function run(): Promise<void> {
 
   // Three concurrent 25 fps streams through the engine.
   const seconds = Number(process.env.BENCH_STREAM_SECONDS ?? 20);
-  const engine = await createEngine({ model: await loadFaceModel(dir, { workers }), settings: { mediaDirs: [path.join(ROOT, 'media')] } });
-  const streams = [0, 1, 2].map((i) => engine.openStream('demo.mp4', { name: `s${i}`, loop: true }));
+  const engine = await createEngine({ model: await loadFaceModel(dir, { workers }), settings: { mediaDirs: [path.dirname(CLIP)] } });
+  const streams = [0, 1, 2].map((i) => engine.openStream(CLIP, { name: `s${i}`, loop: true }));
   await new Promise((r) => setTimeout(r, seconds * 1000));
   const infos = streams.map((s) => s.info());
   print({ stage: 'streams', streams: 3, seconds, sourceFps: 25, framesPerSecOut: infos.map((i) => Math.round(i.fpsOut * 10) / 10), framesOut: infos.map((i) => i.framesOut), drops: infos.map((i) => i.drops), workers });
