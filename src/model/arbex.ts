@@ -12,6 +12,7 @@ import { INFER, type Ctx } from './nn/layers.js';
 import { createParams, disposeParams, type ParamStore } from './nn/params.js';
 import type { FaceModel, FacePrediction } from './types.js';
 import { loadWeights, readModelConfig, saveModel } from './weights/index.js';
+import { isObject } from './validate.js';
 
 /**
  * The JSON a user writes. `extractor` is a preset name, a preset plus overrides
@@ -34,10 +35,6 @@ export interface ArbexConfig {
 
 function fail(field: string, message: string): never {
   throw new Error(`arbex config: ${field} ${message}`);
-}
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 /**

@@ -58,7 +58,7 @@ describe('training config', () => {
 
   test('clear errors', () => {
     const bad: [unknown, RegExp][] = [
-      [[], /training config: {2}must be a JSON object/],
+      [[], /training config: must be a JSON object/],
       [{ ...CONFIG_JSON, epoch: 3 }, /unknown key "epoch"/],
       [{ ...CONFIG_JSON, model: undefined }, /model must be an ARBEx model config/],
       [{ ...CONFIG_JSON, epochs: 0 }, /epochs must be an integer >= 1 \(got 0\)/],

@@ -2,6 +2,7 @@
  * ARBEx head configuration: plain JSON data (it is stored next to the weights), validated once
  * with messages that name the field, the rule and the value received.
  */
+import { configChecks, isObject, type Fail, type Json } from '../validate.js';
 
 export interface HeadAttentionConfig {
   /** S: the embedding is cut into S tokens of D'/S values each; attention runs among them. */
@@ -78,35 +79,14 @@ export function featureDim(config: HeadConfig): number {
   return config.reduceDim ?? config.embedDim;
 }
 
-type Json = Record<string, unknown>;
-
-function fail(field: string, rule: string, got: unknown): never {
-  throw new Error(`head config: ${field ? `${field} ` : ''}${rule} (got ${JSON.stringify(got) ?? String(got)})`);
-}
-
-function isObject(v: unknown): v is Json {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
+const checks = configChecks('head config');
+const fail: Fail = checks.fail;
+const { int, positive, nonNegative } = checks;
 
 function checkKeys(field: string, obj: Json, allowed: readonly string[]): void {
   for (const key of Object.keys(obj)) {
     if (!allowed.includes(key)) throw new Error(`head config: unknown key "${field}${key}"`);
   }
-}
-
-function int(field: string, v: unknown, min: number): number {
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < min) fail(field, `must be an integer >= ${min}`, v);
-  return v;
-}
-
-function positive(field: string, v: unknown): number {
-  if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) fail(field, 'must be a finite number > 0', v);
-  return v;
-}
-
-function nonNegative(field: string, v: unknown): number {
-  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) fail(field, 'must be a finite number >= 0', v);
-  return v;
 }
 
 function fraction(field: string, v: unknown): number {

@@ -2,6 +2,7 @@
  * The training configuration file: the model's config plus the training settings, plain JSON,
  * validated with messages that name the field, the rule and the value received.
  */
+import { configChecks, isObject, type Fail, type Json } from '../validate.js';
 import type { AugmentOptions } from '../data/index.js';
 import { validateArbexConfig, type ArbexConfig } from '../arbex.js';
 
@@ -52,28 +53,9 @@ export const TRAIN_DEFAULTS: Omit<TrainConfig, 'model'> = {
   seed: 1,
 };
 
-type Json = Record<string, unknown>;
-
-function fail(field: string, rule: string, got: unknown): never {
-  throw new Error(`training config: ${field} ${rule} (got ${JSON.stringify(got) ?? String(got)})`);
-}
-
-const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
-
-function int(field: string, v: unknown, min: number): number {
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < min) fail(field, `must be an integer >= ${min}`, v);
-  return v;
-}
-
-function positive(field: string, v: unknown): number {
-  if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) fail(field, 'must be a finite number > 0', v);
-  return v;
-}
-
-function oneOf<T extends string>(field: string, v: unknown, options: readonly T[]): T {
-  if (typeof v !== 'string' || !options.includes(v as T)) fail(field, `must be one of ${options.map((o) => `"${o}"`).join(', ')}`, v);
-  return v as T;
-}
+const checks = configChecks('training config');
+const fail: Fail = checks.fail;
+const { int, positive, oneOf } = checks;
 
 const AUGMENT_KEYS = ['resize', 'flip', 'rotate', 'brightness', 'contrast', 'saturation', 'noise'] as const;
 
