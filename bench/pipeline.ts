@@ -7,7 +7,9 @@
  *               frame decoded to prediction ready (p50/p95)
  *   streams     3 concurrent 25 fps streams (face_pan.mp4 looped at its own speed, one face
  *               each) for BENCH_STREAM_SECONDS (default 20): frames/s out and drops per stream
- * Environment: BENCH_WORKERS (model worker threads, default 1).
+ * Environment: BENCH_WORKERS (model worker threads, default 1), BENCH_DETECT_EVERY (BlazeFace
+ * every N frames while faces are tracked by their mesh; default: the detector's own, 5, for the
+ * detect and end-to-end stages, the engine's live default for the streams stage).
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
@@ -35,6 +37,8 @@ export async function run(): Promise<void> {
   const machine = describeMachine(backend);
   const print = (o: object) => console.log(JSON.stringify({ bench: 'pipeline', ...o, machine: { ...machine, load1: os.loadavg()[0] } }));
   const workers = Number(process.env.BENCH_WORKERS ?? 1);
+  const detectEvery = process.env.BENCH_DETECT_EVERY ? Number(process.env.BENCH_DETECT_EVERY) : undefined;
+  const detectorOptions = detectEvery ? { detectEvery } : {};
 
   // Decode only.
   let t0 = performance.now();
@@ -43,7 +47,7 @@ export async function run(): Promise<void> {
   print({ stage: 'decode', frames: n, framesPerSec: (n * 1000) / (performance.now() - t0), size: '640x480' });
 
   // Decode + detection.
-  const detector = await createFaceDetector();
+  const detector = await createFaceDetector(detectorOptions);
   const frames = [];
   for await (const f of openSource(fileSource(CLIP)).frames()) frames.push(f);
   await detector.detect(frames[0]);
@@ -51,7 +55,7 @@ export async function run(): Promise<void> {
   t0 = performance.now();
   let faces = 0;
   for (const f of frames) faces += (await detector.detect(f)).length;
-  print({ stage: 'detect', frames: frames.length, faces, framesPerSec: (frames.length * 1000) / (performance.now() - t0), detectEvery: 5 });
+  print({ stage: 'detect', frames: frames.length, faces, framesPerSec: (frames.length * 1000) / (performance.now() - t0), detectEvery: detectEvery ?? 'default' });
   detector.reset();
 
   // End to end with the lite model.
@@ -80,7 +84,8 @@ export async function run(): Promise<void> {
 
   // Three concurrent 25 fps streams through the engine.
   const seconds = Number(process.env.BENCH_STREAM_SECONDS ?? 20);
-  const engine = await createEngine({ model: await loadFaceModel(dir, { workers }), settings: { mediaDirs: [path.dirname(CLIP)] } });
+  const engine = await createEngine({ model: await loadFaceModel(dir, { workers }), settings: { mediaDirs: [path.dirname(CLIP)] }, detector: detectorOptions });
+  // (Without BENCH_DETECT_EVERY the streams use the engine's live default, liveDetectEvery.)
   const streams = [0, 1, 2].map((i) => engine.openStream(CLIP, { name: `s${i}`, loop: true }));
   await new Promise((r) => setTimeout(r, seconds * 1000));
   const infos = streams.map((s) => s.info());

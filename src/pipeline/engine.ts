@@ -26,6 +26,14 @@ export interface EngineOptions {
   settings: Pick<Settings, 'mediaDirs' | 'ffmpegPath'>;
   batch: BatcherOptions;
   detector: Partial<FaceDetectorOptions>;
+  /**
+   * Live streams run BlazeFace every this many frames while their faces are followed by the mesh
+   * (it also runs at once when a face is lost or none is tracked). Detection is most of a frame's
+   * cost, so this is what lets several real-time streams share two cores; the price is that a
+   * new face next to tracked ones shows up to this many frames late. Labelling uses the
+   * detector's own, more frequent default (or LabelOptions.detectEvery).
+   */
+  liveDetectEvery: number;
   tracker: Partial<TrackerOptions>;
   /** Default smoothing of live streams. */
   smoothing: SmoothingSpec;
@@ -38,6 +46,7 @@ export interface EngineOptions {
 const DEFAULTS = {
   batch: { maxBatch: 16, maxWaitMs: 8 },
   detector: {},
+  liveDetectEvery: 25,
   tracker: {},
   smoothing: { kind: 'ema', alpha: 0.3 } as SmoothingSpec,
   maxSide: 640,
@@ -123,7 +132,7 @@ export async function createEngine(options: Partial<EngineOptions> & Pick<Engine
     });
 
     const run = (async () => {
-      const detector = await createFaceDetector(opts.detector);
+      const detector = await createFaceDetector({ detectEvery: opts.liveDetectEvery, ...opts.detector });
       try {
         const processor = processorFor(id, detector, streamOptions.smoothing ?? opts.smoothing);
         await drive(
