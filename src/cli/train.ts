@@ -7,7 +7,7 @@ import { readSettings } from '../env.js';
 import { loadArbex } from '../model/arbex.js';
 import { createProgress, evaluate, openDataSpec, parseDataSpec, trainArbex, validateTrainConfig } from '../model/train/index.js';
 
-const USAGE = `usage: arbex train --config FILE --data KIND:PATH [--val KIND:PATH] [--test KIND:PATH] --out DIR
+const USAGE = `usage: arbex train --config FILE --data KIND:PATH [--val KIND:PATH] [--test KIND:PATH] [--init DIR] --out DIR
        arbex train --resume --out DIR [--epochs N]
 
 Trains an ARBEx model (extractor + head). KIND:PATH is one of
@@ -27,6 +27,7 @@ options:
   --val SPEC      validation data (chooses best/)
   --test SPEC     test data, evaluated once with best/ at the end
   --out DIR       run folder
+  --init DIR      start from the extractor weights of the model in DIR (same extractor config)
   --resume        continue the run in --out (its saved config and data)
   --epochs N      change the number of epochs (e.g. to extend a resumed run)`;
 
@@ -46,6 +47,7 @@ export async function run(argv: string[]): Promise<number> {
       test: { type: 'string' },
       out: { type: 'string' },
       resume: { type: 'boolean' },
+      init: { type: 'string' },
       epochs: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -102,6 +104,7 @@ export async function run(argv: string[]): Promise<number> {
       val,
       out,
       resume: values.resume === true,
+      ...(values.init ? { init: values.init } : {}),
       signal: controller.signal,
       progress: createProgress({ tty: process.stderr.isTTY === true }),
     });

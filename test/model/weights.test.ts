@@ -99,3 +99,15 @@ test('loading leaks no tensors', async () => {
   assert.equal(tf.memory().numTensors, before);
   await rm(dir, { recursive: true });
 });
+
+test('a prefix loads only that part of a model, from a directory holding more', async () => {
+  const { dir, source } = await savedDir();
+  const target = build(7);
+  const bn = snapshot(target).get('bn1.gamma')!;
+  await loadWeights(dir, target, { prefix: 'fc1.' });
+  assert.deepEqual(snapshot(target).get('fc1.weight'), snapshot(source).get('fc1.weight'));
+  assert.notDeepEqual(snapshot(target).get('fc2.weight'), snapshot(source).get('fc2.weight'));
+  assert.deepEqual(snapshot(target).get('bn1.gamma'), bn);
+  await assert.rejects(loadWeights(dir, build(8), { prefix: 'head.' }), /has no variables under "head\."/);
+  await rm(dir, { recursive: true });
+});

@@ -175,6 +175,27 @@ describe('training runs (tiny preset, synthetic faces)', () => {
     trained.dispose();
   });
 
+  test('--init starts a new run from another model\'s extractor (frozen here: it stays exactly that)', async () => {
+    const source = validateTrainConfig({ ...CONFIG_JSON, epochs: 1, seed: 11 });
+    const first = path.join(dir, 'init-source');
+    await trainArbex({ config: source, train, out: first, ...quiet });
+    const frozen = validateTrainConfig({ ...CONFIG_JSON, epochs: 1, freeze: 'backbone', seed: 12 });
+    const out = path.join(dir, 'init-target');
+    await trainArbex({ config: frozen, train, out, init: path.join(first, 'last'), ...quiet });
+    const a = await loadArbex(path.join(first, 'last'));
+    const b = await loadArbex(path.join(out, 'last'));
+    let compared = 0;
+    for (const [name, v] of a.store.vars) {
+      if (!name.startsWith('extractor.')) continue;
+      const same = Buffer.compare(Buffer.from((v.dataSync() as Float32Array).buffer), Buffer.from((b.store.vars.get(name)!.dataSync() as Float32Array).buffer)) === 0;
+      assert.ok(same, `${name} differs from the --init model`);
+      compared++;
+    }
+    assert.ok(compared > 10);
+    a.dispose();
+    b.dispose();
+  });
+
   test('CLI: Ctrl-C saves a checkpoint at the end of the step and exits 130', async () => {
     const cfgFile = path.join(dir, 'cfg.json');
     await writeFile(cfgFile, JSON.stringify(CONFIG_JSON));

@@ -16,6 +16,7 @@ import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { createArbex, loadArbex, saveArbex, type Arbex } from '../arbex.js';
+import { loadWeights } from '../weights/index.js';
 import { createAugmenter, createBatchLoader, refineSampler, type DataRecord, type Dataset } from '../data/index.js';
 import { classDistributionLoss, headLosses, inverseFrequencyWeights, learningRateAt, trustAt } from '../head/index.js';
 import { INFER, type Ctx } from '../nn/layers.js';
@@ -65,6 +66,11 @@ export interface TrainOptions {
   out: string;
   /** Continue from `<out>/last/` (the config must be the run's own). */
   resume: boolean;
+  /**
+   * A model directory whose extractor weights start a new run (e.g. a trained or imported
+   * extractor under a new head; with `freeze: "backbone"` only the head then trains).
+   */
+  init?: string;
   /** Aborting stops the run at the end of the current step, after saving `<out>/last/`. */
   signal?: AbortSignal;
   log: (line: string) => void;
@@ -252,6 +258,10 @@ export async function trainArbex(options: Partial<TrainOptions> & Pick<TrainOpti
       config.model.head.loss.classWeights = inverseFrequencyWeights(labels, classes.length);
     }
     model = createArbex(createParams(config.seed), config.model, { seed: config.seed });
+    if (o.init) {
+      await loadWeights(o.init, model.store, { prefix: 'extractor.' });
+      log(`init: extractor weights from ${o.init}`);
+    }
     state = { epoch: 0, stepInEpoch: 0, step: 0, best: null };
     await writeJson(configFile, config);
   }

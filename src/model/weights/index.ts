@@ -142,15 +142,20 @@ export async function readWeights(dir: string): Promise<Map<string, tf.Tensor>> 
 }
 
 /**
- * Fills every variable of `store` from `dir`. All names and shapes are checked first; on any
- * mismatch nothing is assigned and the error names the file and the problem.
+ * Fills every variable of `store` from `dir` (with `prefix`: only the store's variables under that
+ * prefix, e.g. `extractor.` to start training from another model's extractor; the directory may
+ * then hold other weights too). All names and shapes are checked first; on any mismatch nothing
+ * is assigned and the error names the file and the problem.
  */
-export async function loadWeights(dir: string, store: ParamStore): Promise<void> {
+export async function loadWeights(dir: string, store: ParamStore, options: { prefix?: string } = {}): Promise<void> {
+  const { prefix } = options;
   const tensors = await readWeights(dir);
   try {
     const file = path.join(dir, MANIFEST_FILE);
-    const missing = [...store.vars.keys()].filter((n) => !tensors.has(n));
-    const extra = [...tensors.keys()].filter((n) => !store.vars.has(n));
+    const wanted = [...store.vars].filter(([name]) => prefix === undefined || name.startsWith(prefix));
+    if (wanted.length === 0) throw new Error(`${file}: the model has no variables under "${prefix}"`);
+    const missing = wanted.map(([n]) => n).filter((n) => !tensors.has(n));
+    const extra = prefix === undefined ? [...tensors.keys()].filter((n) => !store.vars.has(n)) : [];
     if (missing.length || extra.length) {
       const list = (xs: string[]) => xs.slice(0, 5).join(', ') + (xs.length > 5 ? ` (+${xs.length - 5} more)` : '');
       throw new Error(
@@ -158,13 +163,13 @@ export async function loadWeights(dir: string, store: ParamStore): Promise<void>
           [missing.length ? `missing ${list(missing)}` : '', extra.length ? `unexpected ${list(extra)}` : ''].filter(Boolean).join('; '),
       );
     }
-    for (const [name, v] of store.vars) {
+    for (const [name, v] of wanted) {
       const t = tensors.get(name)!;
       if (!tf.util.arraysEqual(t.shape, v.shape)) {
         throw new Error(`${file}: "${name}" has shape [${t.shape}] but the model expects [${v.shape}]`);
       }
     }
-    for (const [name, v] of store.vars) v.assign(tensors.get(name)!);
+    for (const [name, v] of wanted) v.assign(tensors.get(name)!);
   } finally {
     for (const t of tensors.values()) t.dispose();
   }
