@@ -47,6 +47,13 @@ async function api(path, init = {}) {
   }
 }
 
+/** Shows a failed response's error under a form (hides it on success); true when ok. */
+async function showResult(error, res) {
+  error.hidden = res.ok;
+  if (!res.ok) error.textContent = await errorText(res);
+  return res.ok;
+}
+
 async function errorText(res) {
   try {
     const body = await res.json();
@@ -123,12 +130,7 @@ $('#add-stream').addEventListener('submit', async (e) => {
   if (form.fps.value) body.fps = Number(form.fps.value);
   const error = $('#add-error');
   const res = await api('/api/streams', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
-  if (!res.ok) {
-    error.textContent = await errorText(res);
-    error.hidden = false;
-    return;
-  }
-  error.hidden = true;
+  if (!(await showResult(error, res))) return;
   form.reset();
   const { id } = await res.json();
   await refreshStreams();
@@ -422,12 +424,7 @@ $('#upload').addEventListener('submit', async (e) => {
     button.disabled = false;
     button.textContent = 'Upload and label';
   });
-  if (!res.ok) {
-    error.textContent = await errorText(res);
-    error.hidden = false;
-    return;
-  }
-  error.hidden = true;
+  if (!(await showResult(error, res))) return;
   form.reset();
   await refreshJobs();
 });

@@ -8,6 +8,7 @@ import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../src/backends/index.js';
 import { WASM_KERNEL_NAMES, isArbexKernel } from '../../src/backends/wasm-kernels.js';
 import { seededRandom } from '../../src/model/nn/params.js';
+import { relError } from '../numeric.js';
 
 type Pad = 'same' | 'valid' | tf.backend_util.ExplicitPadding;
 
@@ -43,18 +44,6 @@ async function onBoth(
   const cpu = collect(reference);
   await tf.setBackend('wasm');
   return { wasm, cpu, kernels: profile.kernels.map((k) => k.name) };
-}
-
-/** max |a-b| / max |b|: relative to the size of the reference values. */
-function relError(a: Float32Array, b: Float32Array): number {
-  assert.equal(a.length, b.length, 'result sizes differ');
-  let diff = 0;
-  let scale = 1e-12;
-  for (let i = 0; i < a.length; i++) {
-    diff = Math.max(diff, Math.abs(a[i] - b[i]));
-    scale = Math.max(scale, Math.abs(b[i]));
-  }
-  return diff / scale;
 }
 
 async function assertSame(label: string, fn: () => tf.Tensor | tf.Tensor[], mustRun?: string, reference = fn): Promise<void> {

@@ -10,22 +10,11 @@ import { initBackend } from '../../src/backends/index.js';
 import { batchNormTraining, channelPrelu } from '../../src/model/nn/fused.js';
 import { batchNorm, conv2d, prelu, sequential, INFER } from '../../src/model/nn/layers.js';
 import { createParams, disposeParams, seededRandom } from '../../src/model/nn/params.js';
+import { relError } from '../numeric.js';
 
 function values(n: number, seed: number, scale = 1, offset = 0): Float32Array {
   const rng = seededRandom(seed);
   return Float32Array.from({ length: n }, () => (rng() * 2 - 1) * scale + offset);
-}
-
-/** max |a-b| / max |b|. */
-function relError(a: Float32Array, b: Float32Array): number {
-  assert.equal(a.length, b.length, 'result sizes differ');
-  let diff = 0;
-  let scale = 1e-12;
-  for (let i = 0; i < a.length; i++) {
-    diff = Math.max(diff, Math.abs(a[i] - b[i]));
-    scale = Math.max(scale, Math.abs(b[i]));
-  }
-  return diff / scale;
 }
 
 type Arrays = Float32Array[];
