@@ -10,7 +10,7 @@ import { createExtractor, extractorConfig, validateExtractorConfig, PRESETS, typ
 import { createHead, validateHeadConfig, type ForwardOptions, type Head, type HeadConfig, type HeadOutput } from './head/index.js';
 import { INFER, type Ctx } from './nn/layers.js';
 import { createParams, disposeParams, type ParamStore } from './nn/params.js';
-import type { FaceModel, FacePrediction } from './types.js';
+import type { CropTemplate, FaceModel, FacePrediction } from './types.js';
 import { loadWeights, readModelConfig, saveModel } from './weights/index.js';
 import { isObject } from './validate.js';
 
@@ -24,6 +24,8 @@ export interface ArbexConfigInput {
   classes: string[];
   extractor: PresetName | ({ preset: PresetName } & Record<string, unknown>) | ExtractorConfig;
   head?: Record<string, unknown>;
+  /** The framing of the crops the model takes (default: the ArcFace template). */
+  crop?: { template: CropTemplate };
 }
 
 /** The validated, fully resolved configuration: what config.json of a model directory holds. */
@@ -31,6 +33,8 @@ export interface ArbexConfig {
   classes: string[];
   extractor: ExtractorConfig;
   head: HeadConfig;
+  /** Absent: crops are aligned to the ArcFace template. */
+  crop?: { template: CropTemplate };
 }
 
 function fail(field: string, message: string): never {
@@ -46,7 +50,7 @@ function fail(field: string, message: string): never {
  */
 export function validateArbexConfig(json: unknown): ArbexConfig {
   if (!isObject(json)) fail('', `must be a JSON object (got ${JSON.stringify(json)})`);
-  for (const key of Object.keys(json)) if (!['classes', 'extractor', 'head'].includes(key)) fail(`"${key}"`, 'is not a known key (classes, extractor, head)');
+  for (const key of Object.keys(json)) if (!['classes', 'extractor', 'head', 'crop'].includes(key)) fail(`"${key}"`, 'is not a known key (classes, extractor, head, crop)');
   const { classes } = json;
   if (!Array.isArray(classes) || classes.length < 2 || !classes.every((c) => typeof c === 'string' && c !== '')) {
     fail('classes', `must be a list of at least 2 non-empty strings (got ${JSON.stringify(classes)})`);
@@ -63,7 +67,17 @@ export function validateArbexConfig(json: unknown): ArbexConfig {
   } catch (e) {
     throw new Error(`arbex config: ${(e as Error).message}`);
   }
-  return { classes: [...classes], extractor, head: headConfig };
+  const crop = json.crop === undefined ? undefined : { template: validateCropTemplate(json.crop) };
+  return { classes: [...classes], extractor, head: headConfig, ...(crop && { crop }) };
+}
+
+function validateCropTemplate(crop: unknown): CropTemplate {
+  const template = isObject(crop) ? crop.template : undefined;
+  const point = (p: unknown) => Array.isArray(p) && p.length === 2 && p.every((v) => typeof v === 'number' && v >= 0 && v <= 1);
+  if (!Array.isArray(template) || template.length !== 5 || !template.every(point)) {
+    fail('crop.template', `must be five [x, y] points with x and y in [0, 1] (got ${JSON.stringify(template)})`);
+  }
+  return template.map(([x, y]) => [x, y] as const);
 }
 
 function resolveExtractor(v: unknown): ExtractorConfig {
@@ -234,10 +248,12 @@ export async function loadFaceModel(dir: string, options: Partial<FaceModelOptio
   const model = await loadArbex(dir);
   const { classes } = model.config;
   const inputSize = model.config.extractor.inputSize;
+  const cropTemplate = model.config.crop?.template;
   if (workers === 0) {
     return {
       classes,
       inputSize,
+      cropTemplate,
       async predict(crops) {
         if (crops.length === 0) return [];
         return toPredictions(predictBatches(model, cropsToBatch(crops, inputSize)), classes);
@@ -258,6 +274,7 @@ export async function loadFaceModel(dir: string, options: Partial<FaceModelOptio
   return {
     classes,
     inputSize,
+    cropTemplate,
     async predict(crops) {
       if (crops.length === 0) return [];
       return toPredictions((await pool.predict(cropsToBatch(crops, inputSize))) as PredictionBatches, classes);

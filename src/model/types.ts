@@ -1,5 +1,8 @@
 /** What the rest of the product sees of a model: crops in, per-face distributions out. */
 
+/** Five points (left eye, right eye, nose tip, left and right mouth corner), x and y in [0, 1]. */
+export type CropTemplate = readonly (readonly [number, number])[];
+
 export interface FacePrediction {
   /** Primary distribution l = softmax(z / T). */
   primary: number[];
@@ -20,6 +23,11 @@ export interface FaceModel {
   readonly classes: readonly string[];
   /** Side of the square RGB crop the model takes. */
   readonly inputSize: number;
+  /**
+   * Where the five alignment points (eyes, nose tip, mouth corners) go in the crop, in units of
+   * the crop's side: the framing the model was trained on. Absent: the ArcFace template.
+   */
+  readonly cropTemplate?: CropTemplate;
   /**
    * Predicts a batch of aligned crops, each inputSize*inputSize*3 RGB bytes, row-major HWC.
    * Results are in input order and do not depend on which other crops share the batch.

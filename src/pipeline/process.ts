@@ -9,7 +9,7 @@
  *   const out = await processor.process(frame); // { frame, faces, results: [{ track, corrected, ... }] }
  */
 import type { FaceModel, FacePrediction } from '../model/types.js';
-import { alignFace } from './align/index.js';
+import { cropFace } from './align/index.js';
 import type { FaceDetector } from './detect/index.js';
 import { argmax, createCausalSmoother } from './smooth/index.js';
 import { createTracker, type TrackerOptions } from './track/index.js';
@@ -17,7 +17,7 @@ import type { FaceOutput, Frame, FrameOutput, SmoothingSpec } from './types.js';
 
 export interface FrameProcessorOptions {
   stream: string;
-  model: Pick<FaceModel, 'classes' | 'inputSize'>;
+  model: Pick<FaceModel, 'classes' | 'inputSize' | 'cropTemplate'>;
   /** Predicts one aligned crop; in the product this is the shared batcher's submit. */
   predict: (crop: Uint8Array) => Promise<FacePrediction>;
   detector: FaceDetector;
@@ -49,7 +49,7 @@ export function createFrameProcessor(options: FrameProcessorOptions): FrameProce
 
   const locate = serial(async (frame: Frame) => {
     const faces = tracker.update(frame.index, await detector.detect(frame));
-    const predictions = Promise.all(faces.map((f) => predict(alignFace(frame, f.landmarks5, model.inputSize))));
+    const predictions = Promise.all(faces.map((f) => predict(cropFace(frame, f.landmarks5, model))));
     // Keep a rejection from being reported as unhandled before `finish` awaits it.
     predictions.catch(() => undefined);
     return { frame, faces, predictions };

@@ -8,6 +8,7 @@
  * @example
  * const crop = alignFace(frame, face.landmarks5, 112); // 112*112*3 RGB bytes, eyes on the template
  */
+import type { CropTemplate } from '../../model/types.js';
 import type { Landmarks5 } from '../types.js';
 
 /** Row-major 2x3 affine matrix [a, b, c, d, e, f]: x' = a x + b y + c, y' = d x + e y + f. */
@@ -134,5 +135,21 @@ export function alignmentTransform(landmarks5: Landmarks5, size: number): Affine
 /** Cuts an aligned size x size x 3 RGB crop (row-major HWC bytes) of the face with these five points. */
 export function alignFace(frame: RgbImage, landmarks5: Landmarks5, size: number): Uint8Array {
   const toSrc = invertAffine(alignmentTransform(landmarks5, size));
+  return warpAffine(frame, toSrc, size, size, new Uint8Array(size * size * 3));
+}
+
+/**
+ * The crop a model takes of a face: its five points moved onto the model's crop template (the
+ * framing it was trained on), or onto the ArcFace template when the model names none.
+ *
+ * @example
+ * const crop = cropFace(frame, face.landmarks5, model); // model.inputSize² x 3 RGB bytes
+ */
+export function cropFace(frame: RgbImage, landmarks5: Landmarks5, model: { inputSize: number; cropTemplate?: CropTemplate }): Uint8Array {
+  const size = model.inputSize;
+  if (!model.cropTemplate) return alignFace(frame, landmarks5, size);
+  if (landmarks5.length !== 5) throw new Error(`cropFace needs 5 landmarks (got ${landmarks5.length})`);
+  const dst = model.cropTemplate.map(([x, y]) => [x * size, y * size] as const);
+  const toSrc = invertAffine(similarityTransform(landmarks5, dst));
   return warpAffine(frame, toSrc, size, size, new Uint8Array(size * size * 3));
 }
