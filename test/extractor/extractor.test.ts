@@ -6,15 +6,15 @@ import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../src/backends/index.js';
 import { createParams, disposeParams, trainableVars } from '../../src/model/nn/params.js';
-import { createExtractor, extractorConfig, validateExtractorConfig, type ExtractorOverrides, type PresetName } from '../../src/model/extractor/index.js';
+import { createExtractor, createPosterExtractor, extractorConfig, validateExtractorConfig, type ExtractorOverrides, type PresetName } from '../../src/model/extractor/index.js';
 import { loadWeights, readModelConfig, saveModel } from '../../src/model/weights/index.js';
 
 const backend = await initBackend(undefined, { log: false });
 const TRAIN = { training: true };
 
-function build(preset: PresetName, overrides: ExtractorOverrides = {}, seed = 3) {
+function build(preset: Exclude<PresetName, 'fer'>, overrides: ExtractorOverrides = {}, seed = 3) {
   const store = createParams(seed);
-  const fx = createExtractor(store, extractorConfig(preset, overrides));
+  const fx = createPosterExtractor(store, extractorConfig(preset, overrides));
   return { store, fx };
 }
 

@@ -8,6 +8,7 @@ import { initBackend } from '../../src/backends/index.js';
 import { createArbex, loadArbex, loadFaceModel, saveArbex, validateArbexConfig, type Arbex } from '../../src/model/arbex.js';
 import { createParams, trainableVars } from '../../src/model/nn/params.js';
 import type { FaceModel } from '../../src/model/types.js';
+import type { PosterConfig } from '../../src/model/extractor/index.js';
 
 await initBackend(undefined, { log: false });
 
@@ -49,9 +50,10 @@ describe('validateArbexConfig', () => {
 
   test('preset with overrides', () => {
     const c = validateArbexConfig({ ...CONFIG, extractor: { preset: 'lite', inputSize: 48, backboneSize: 48, fusion: { windows: [12, 6, 3] } } });
-    assert.equal(c.extractor.backboneSize, 48);
-    assert.deepEqual(c.extractor.fusion.windows, [12, 6, 3]);
-    assert.deepEqual(c.extractor.fusion.heads, [1, 2, 4]);
+    const extractor = c.extractor as PosterConfig;
+    assert.equal(extractor.backboneSize, 48);
+    assert.deepEqual(extractor.fusion.windows, [12, 6, 3]);
+    assert.deepEqual(extractor.fusion.heads, [1, 2, 4]);
   });
 
   test('clear errors', () => {

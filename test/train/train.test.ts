@@ -21,6 +21,7 @@ import {
   type TrainConfig,
 } from '../../src/model/train/index.js';
 import type { Dataset } from '../../src/model/data/index.js';
+import type { PosterConfig } from '../../src/model/extractor/index.js';
 
 await initBackend(undefined, { log: false });
 
@@ -51,7 +52,7 @@ describe('training config', () => {
     assert.equal(c.model.head.loss.lambdaC, 0);
     assert.equal(c.model.head.loss.lambdaCd, 1);
     assert.equal(c.model.head.loss.labelSmoothing, 0);
-    assert.equal(c.model.extractor.frozen.landmark, true);
+    assert.equal((c.model.extractor as PosterConfig).frozen.landmark, false);
     // The saved (resolved) config validates to itself, which resume relies on.
     assert.deepEqual(validateTrainConfig(JSON.parse(JSON.stringify(c))), c);
   });

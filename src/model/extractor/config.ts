@@ -1,12 +1,16 @@
 /**
- * One configuration for the POSTER++-style extractor (ARBEX-SPEC §1) and its named presets.
- * Every size is data, so the GPU-sized `full` model and a CPU-real-time `lite` one share one code
- * path. `validateExtractorConfig` rejects inconsistent sizes with a message naming the field.
+ * Extractor configurations and their named presets. Two kinds: the POSTER++-style extractor
+ * (ARBEX-SPEC §1; `kind` absent or "poster"), where every size is data so the GPU-sized `full`
+ * model and a CPU-real-time `lite` one share one code path, and the compact grey CNN
+ * (`kind: "cnn"`, see cnn.ts) of the default real-face model. `validateExtractorConfig` rejects
+ * inconsistent sizes with a message naming the field.
  */
+import { validateCnnConfig, type CnnConfig } from './cnn.js';
 
 type Triple = [number, number, number];
 
-export interface ExtractorConfig {
+export interface PosterConfig {
+  kind?: 'poster';
   /** Side of the square RGB input, values in [0, 1]. */
   inputSize: number;
   /** Both backbones run on the input resized to this side (a multiple of 16). */
@@ -33,11 +37,15 @@ export interface ExtractorConfig {
   vit: { depth: number; heads: number; mlpDim: number; dropPath: number };
   /** Size D of the embedding; a linear reduction is added when it differs from tokenDim. */
   embedDim: number;
-  /** Frozen streams get no gradient and always use their BatchNorm moving statistics. */
+  /**
+   * Frozen streams get no gradient and always use their BatchNorm moving statistics. Freeze a
+   * stream only after loading pretrained weights into it: the presets train both, since a frozen
+   * randomly initialised stream is noise.
+   */
   frozen: { landmark: boolean; image: boolean };
 }
 
-const FULL: ExtractorConfig = {
+const FULL: PosterConfig = {
   inputSize: 224,
   backboneSize: 112,
   image: { stemWidth: 64, widths: [64, 128, 256], depths: [3, 4, 14] },
@@ -46,14 +54,14 @@ const FULL: ExtractorConfig = {
   tokenDim: 768,
   vit: { depth: 2, heads: 8, mlpDim: 3072, dropPath: 0 },
   embedDim: 768,
-  frozen: { landmark: true, image: false },
+  frozen: { landmark: false, image: false },
 };
 
 /**
  * Same topology, shrunk for CPU real time: 112 crops, backbones at 48x48 (FER2013's resolution),
  * 27 tokens of 128, D = 128; level 1 attends in four 6x6 windows.
  */
-const LITE: ExtractorConfig = {
+const LITE: PosterConfig = {
   inputSize: 112,
   backboneSize: 48,
   image: { stemWidth: 16, widths: [16, 32, 64], depths: [1, 1, 2] },
@@ -62,11 +70,11 @@ const LITE: ExtractorConfig = {
   tokenDim: 128,
   vit: { depth: 2, heads: 4, mlpDim: 256, dropPath: 0 },
   embedDim: 128,
-  frozen: { landmark: true, image: false },
+  frozen: { landmark: false, image: false },
 };
 
 /** Smallest model exercising every part (incl. non-global windows and a reduction), for tests. */
-const TINY: ExtractorConfig = {
+const TINY: PosterConfig = {
   inputSize: 40,
   backboneSize: 32,
   image: { stemWidth: 8, widths: [8, 16, 16], depths: [1, 2, 1] },
@@ -75,20 +83,38 @@ const TINY: ExtractorConfig = {
   tokenDim: 32,
   vit: { depth: 1, heads: 4, mlpDim: 64, dropPath: 0.1 },
   embedDim: 24,
-  frozen: { landmark: true, image: false },
+  frozen: { landmark: false, image: false },
 };
 
-export const PRESETS = { full: FULL, lite: LITE, tiny: TINY } as const;
+/**
+ * The default real-face image stream: FER2013's 48x48 grey, a stem and four stages of basic
+ * blocks (1.6 M parameters); trained by reference/torch/fer_cnn.py.
+ */
+const FER: CnnConfig = {
+  kind: 'cnn',
+  inputSize: 48,
+  greyMean: 0.5,
+  greyStd: 0.25,
+  stemWidth: 24,
+  widths: [24, 48, 96, 192],
+  depths: [1, 2, 2, 2],
+  embedDim: 192,
+  frozen: { image: false },
+};
+
+export type ExtractorConfig = PosterConfig | CnnConfig;
+
+export const PRESETS: { full: PosterConfig; lite: PosterConfig; tiny: PosterConfig; fer: CnnConfig } = { full: FULL, lite: LITE, tiny: TINY, fer: FER };
 export type PresetName = keyof typeof PRESETS;
 
 /** Deep-enough partial config for overrides (each nested object may be given in part). */
-export type ExtractorOverrides = { [K in keyof ExtractorConfig]?: ExtractorConfig[K] extends unknown[] ? ExtractorConfig[K] : ExtractorConfig[K] extends object ? Partial<ExtractorConfig[K]> : ExtractorConfig[K] };
+export type ExtractorOverrides<C = PosterConfig> = { [K in keyof C]?: C[K] extends unknown[] ? C[K] : C[K] extends object ? Partial<C[K]> : C[K] };
 
 /**
  * A preset with overrides, validated.
  * @example extractorConfig('lite', { frozen: { image: true } })   // frozen-backbone mode
  */
-export function extractorConfig(preset: PresetName, overrides: ExtractorOverrides = {}): ExtractorConfig {
+export function extractorConfig<P extends PresetName>(preset: P, overrides: ExtractorOverrides<(typeof PRESETS)[P]> = {}): (typeof PRESETS)[P] {
   const base = PRESETS[preset];
   if (!base) throw new Error(`unknown extractor preset "${String(preset)}" (known: ${Object.keys(PRESETS).join(', ')})`);
   const merged = structuredClone(base) as unknown as Record<string, unknown>;
@@ -98,7 +124,7 @@ export function extractorConfig(preset: PresetName, overrides: ExtractorOverride
     const nested = typeof value === 'object' && !Array.isArray(value) && typeof cur === 'object' && cur !== null;
     merged[key] = nested ? { ...(cur as object), ...(value as object) } : value;
   }
-  return validateExtractorConfig(merged);
+  return validateExtractorConfig(merged) as (typeof PRESETS)[P];
 }
 
 function fail(field: string, msg: string): never {
@@ -128,12 +154,18 @@ function obj(v: unknown, field: string): Record<string, unknown> {
 /** Checks types and every size constraint between the parts; returns a clean copy. */
 export function validateExtractorConfig(value: unknown): ExtractorConfig {
   const c = obj(value, 'config');
+  if (c.kind === 'cnn') return validateCnnConfig(c);
+  if (c.kind !== undefined && c.kind !== 'poster') fail('kind', `must be "poster" or "cnn" (got ${JSON.stringify(c.kind)})`);
+  return validatePosterConfig(c);
+}
+
+function validatePosterConfig(c: Record<string, unknown>): PosterConfig {
   const image = obj(c.image, 'image');
   const lm = obj(c.landmark, 'landmark');
   const fu = obj(c.fusion, 'fusion');
   const vit = obj(c.vit, 'vit');
   const frozen = obj(c.frozen, 'frozen');
-  const cfg: ExtractorConfig = {
+  const cfg: PosterConfig = {
     inputSize: posInt(c.inputSize, 'inputSize'),
     backboneSize: posInt(c.backboneSize, 'backboneSize'),
     image: {
@@ -186,6 +218,6 @@ export function validateExtractorConfig(value: unknown): ExtractorConfig {
 }
 
 /** Tokens entering the ViT: three levels of (backboneSize/16)² each. */
-export function tokenCount(cfg: ExtractorConfig): number {
+export function tokenCount(cfg: PosterConfig): number {
   return 3 * (cfg.backboneSize / 16) ** 2;
 }

@@ -7,7 +7,8 @@ import * as tf from '@tensorflow/tfjs';
 import { INFER, layerNorm, linear, type Ctx } from '../nn/layers.js';
 import { addParam, countParams, randomNormal, setTrainable, type ParamStore } from '../nn/params.js';
 import { dropPath, mlp, selfAttention } from '../nn/transformer.js';
-import { tokenCount, validateExtractorConfig, type ExtractorConfig } from './config.js';
+import { tokenCount, validateExtractorConfig, type ExtractorConfig, type PosterConfig } from './config.js';
+import { createCnnExtractor } from './cnn.js';
 import { fusionLevel } from './fusion.js';
 import { imageStream } from './image-stream.js';
 import { landmarkStream } from './landmark-stream.js';
@@ -35,7 +36,11 @@ export interface Extractor {
   readonly macsPerFace: number;
   /** [B, inputSize, inputSize, 3] RGB in [0, 1] → [B, embedDim]. */
   forward(x: tf.Tensor4D, ctx?: Ctx): tf.Tensor2D;
-  /** Same computation, returning every tap (for tests and inspection). */
+}
+
+export interface PosterExtractor extends Extractor {
+  readonly config: PosterConfig;
+  /** Same computation as forward, returning every tap (for tests and inspection). */
   taps(x: tf.Tensor4D, ctx?: Ctx): ExtractorTaps;
 }
 
@@ -47,15 +52,23 @@ export interface ExtractorOptions {
 const DEFAULTS: ExtractorOptions = { name: 'extractor' };
 
 /**
- * Creates the extractor's variables in `store` and returns its forward functions.
+ * Creates the extractor's variables in `store` (either kind) and returns its forward function.
  * @example
  *   const store = createParams(7);
  *   const fx = createExtractor(store, extractorConfig('lite'));
- *   const e = tf.tidy(() => fx.forward(images));   // [B, 192]
+ *   const e = tf.tidy(() => fx.forward(images));   // [B, 128]
  */
 export function createExtractor(store: ParamStore, config: ExtractorConfig, options: Partial<ExtractorOptions> = {}): Extractor {
   const { name } = { ...DEFAULTS, ...options };
   const cfg = validateExtractorConfig(config);
+  if (cfg.kind === 'cnn') return { config: cfg, name, ...createCnnExtractor(store, cfg, name) };
+  return createPosterExtractor(store, cfg, { name });
+}
+
+/** The POSTER++-style extractor, with access to every intermediate tap. */
+export function createPosterExtractor(store: ParamStore, config: PosterConfig, options: Partial<ExtractorOptions> = {}): PosterExtractor {
+  const { name } = { ...DEFAULTS, ...options };
+  const cfg = validateExtractorConfig(config) as PosterConfig;
   const b: Build = { store, cost: { macs: 0 } };
   const S = cfg.backboneSize;
   const w = cfg.image.widths;

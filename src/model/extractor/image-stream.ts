@@ -8,7 +8,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { batchNorm, prelu, sequential, type Layer } from '../nn/layers.js';
-import type { ExtractorConfig } from './config.js';
+import type { PosterConfig } from './config.js';
 import { conv, convBn, fusedConvBn, outSide, type Build } from './parts.js';
 
 /**
@@ -41,7 +41,7 @@ function bottleneckIR(b: Build, name: string, inCh: number, depth: number, strid
 }
 
 /** Builds the stream; the returned function maps [B, S, S, 3] (normalised) to three taps. */
-export function imageStream(b: Build, name: string, cfg: ExtractorConfig): (x: tf.Tensor, ctx: { training: boolean }) => tf.Tensor[] {
+export function imageStream(b: Build, name: string, cfg: PosterConfig): (x: tf.Tensor, ctx: { training: boolean }) => tf.Tensor[] {
   const { stemWidth, widths, depths } = cfg.image;
   let side = cfg.backboneSize;
   const stem = convBn(b, `${name}.stem`, { inCh: 3, outCh: stemWidth, kernel: 3, side });

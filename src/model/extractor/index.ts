@@ -1,4 +1,5 @@
-/** POSTER++-style feature extractor (ARBEX-SPEC §1): config, presets, model. */
+/** Feature extractors (POSTER++-style, ARBEX-SPEC §1, and the compact grey CNN): config, presets, model. */
 export * from './config.js';
+export * from './cnn.js';
 export * from './extractor.js';
 export * from './worker.js';

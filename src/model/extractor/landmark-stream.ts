@@ -5,7 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { sequential, type Layer } from '../nn/layers.js';
-import type { ExtractorConfig } from './config.js';
+import type { PosterConfig } from './config.js';
 import { convBn, outSide, type Build } from './parts.js';
 
 /** Depth_Wise: 1x1 expand → depthwise 3x3 → 1x1 linear projection, optional residual. */
@@ -19,7 +19,7 @@ function depthWise(b: Build, name: string, o: { inCh: number; outCh: number; inn
   return residual ? (x, ctx) => tf.add(x, body(x, ctx)) : body;
 }
 
-export function landmarkStream(b: Build, name: string, cfg: ExtractorConfig): (x: tf.Tensor, ctx: { training: boolean }) => tf.Tensor[] {
+export function landmarkStream(b: Build, name: string, cfg: PosterConfig): (x: tf.Tensor, ctx: { training: boolean }) => tf.Tensor[] {
   const { widths: w, depths, expand, downExpand, outWidth } = cfg.landmark;
   let side = cfg.backboneSize;
   const head = [

@@ -54,16 +54,17 @@ export function conv(b: Build, name: string, spec: ConvSpec): Layer {
 const BN_EPS = 1e-5;
 
 /**
- * Conv → BatchNorm, optionally → PReLU. Training runs the three layers as they are (batch
+ * Conv → BatchNorm, optionally → PReLU (`prelu`: its parameter name) or ReLU (`act: 'relu'`).
+ * Training runs the three layers as they are (batch
  * statistics). Inference folds the BatchNorm's moving statistics into the conv's weights and
  * bias and runs one fused conv + bias + PReLU kernel: on wasm that is several passes over the
  * activations fewer. The folded weights are recomputed on every call (they are tiny next to the
  * activations), so loading or training weights can never leave a stale copy behind.
  */
-export function fusedConvBn(b: Build, names: { conv: string; bn: string; prelu?: string }, spec: ConvSpec): Layer {
+export function fusedConvBn(b: Build, names: { conv: string; bn: string; prelu?: string; act?: 'relu' }, spec: ConvSpec): Layer {
   const convLayer = conv(b, names.conv, spec);
   const bnLayer = batchNorm(b.store, names.bn, spec.outCh, 0.9, BN_EPS);
-  const actLayer = names.prelu ? prelu(b.store, names.prelu, spec.outCh) : undefined;
+  const actLayer: Layer | undefined = names.prelu ? prelu(b.store, names.prelu, spec.outCh) : names.act === 'relu' ? (x) => tf.relu(x) : undefined;
   const train = actLayer ? sequential(convLayer, bnLayer, actLayer) : sequential(convLayer, bnLayer);
   const get = (n: string) => b.store.vars.get(n)!;
   const [w, gamma, beta, mean, variance] = [
@@ -90,7 +91,7 @@ export function fusedConvBn(b: Build, names: { conv: string; bn: string; prelu?:
       strides: stride,
       pad: explicit ? ('valid' as const) : ('same' as const),
       bias,
-      activation: alpha ? ('prelu' as const) : ('linear' as const),
+      activation: alpha ? ('prelu' as const) : names.act === 'relu' ? ('relu' as const) : ('linear' as const),
       preluActivationWeights: alpha,
     };
     return depthwise ? tf.fused.depthwiseConv2d(args) : tf.fused.conv2d(args);
