@@ -4,7 +4,8 @@
  * and two runs with one seed corrupt the same samples.
  */
 import { CLASSES, classIndex, NUM_CLASSES, type ClassName } from './classes.js';
-import { createRng, randInt, shuffled } from './rng.js';
+import { symmetricNoise } from '../noise.js';
+import { createRng, shuffled } from './rng.js';
 
 export type NoiseKind = 'none' | 'symmetric' | 'flip';
 
@@ -39,16 +40,8 @@ export function applyLabelNoise(labels: readonly number[], noise: LabelNoise, se
   const out = labels.slice();
   if (noise.kind === 'none' || noise.percent <= 0) return out;
   if (noise.percent > 100) throw new Error(`noise percent must be within 0..100 (got ${noise.percent})`);
+  if (noise.kind === 'symmetric') return symmetricNoise(labels, noise.percent, NUM_CLASSES, seed, salt);
   const rng = createRng('label-noise', seed, salt, noise.kind);
-  if (noise.kind === 'symmetric') {
-    const k = Math.round((labels.length * noise.percent) / 100);
-    for (const i of shuffled(rng, labels.map((_, j) => j)).slice(0, k)) {
-      // Uniform over the other L-1 classes: draw from L-1 slots and skip over the true class.
-      const r = randInt(rng, NUM_CLASSES - 1);
-      out[i] = r >= labels[i] ? r + 1 : r;
-    }
-    return out;
-  }
   const targets = { ...FLIP_TO, ...noise.flipTo };
   CLASSES.forEach((c, ci) => {
     const members = labels.flatMap((l, j) => (l === ci ? [j] : []));
