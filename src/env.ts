@@ -16,13 +16,56 @@ export interface Settings {
   host: string;
   /** Bearer token; when set, the API and WebSocket require it. */
   token?: string;
-  /** ffmpeg binary; defaults to the one shipped by @ffmpeg-installer/ffmpeg. */
+  /** ffmpeg binary (FFMPEG_PATH); unset: a system ffmpeg newer than the bundled one, else the bundled one (src/ingest/ffmpeg.ts). */
   ffmpegPath?: string;
   /** Folders from which local files may be read as sources. */
   mediaDirs: string[];
   /** Model directory (config.json + weights) used by default. */
   weightsDir: string;
+  /** The server's jobs, their inputs and outputs; kept across restarts. */
+  dataDir: string;
+  /** Caps on what clients may make the server hold. */
+  limits: Limits;
 }
+
+/** Caps on what clients may make the server hold; every one answers 413 or 429 when reached. */
+export interface Limits {
+  /** Streams open at once (any state but stopped). */
+  maxStreams: number;
+  /** Consecutive failed connection attempts before a stream gives up (state `failed`). */
+  streamRetries: number;
+  /** Largest video upload in bytes. */
+  maxUploadBytes: number;
+  /** Jobs waiting to run. */
+  maxQueuedJobs: number;
+  /** Bytes of uploaded video held for unfinished jobs and uploads in progress, together. */
+  maxQueuedUploadBytes: number;
+  /** Frames one job may label (checked on the probe's estimate, then while it runs). */
+  maxJobFrames: number;
+  /** Seconds of video one job may label. */
+  maxJobSeconds: number;
+  /** Width x height of a job's video frames. */
+  maxFramePixels: number;
+  /** Finished jobs kept (the oldest beyond are deleted with their labels). */
+  keepJobs: number;
+  /** Milliseconds a finished job is kept. */
+  keepJobsMs: number;
+}
+
+const MiB = 1024 * 1024;
+
+export const DEFAULT_LIMITS: Limits = {
+  maxStreams: 16,
+  streamRetries: 20,
+  maxUploadBytes: 512 * MiB,
+  maxQueuedJobs: 32,
+  maxQueuedUploadBytes: 4096 * MiB,
+  maxJobFrames: 270_000,
+  maxJobSeconds: 3 * 3600,
+  maxFramePixels: 7680 * 4320,
+  keepJobs: 500,
+  keepJobsMs: 30 * 24 * 3600 * 1000,
+};
 
 function parseBackend(v: string | undefined): BackendName | undefined {
   if (v === undefined || v === '') return undefined;
@@ -35,6 +78,30 @@ function parsePort(v: string | undefined): number {
   const n = Number(v);
   if (!Number.isInteger(n) || n < 0 || n > 65535) throw new Error(`PORT must be an integer 0-65535 (got "${v}")`);
   return n;
+}
+
+/** A whole number of `scale`-sized units (MiB, days) from the environment, in base units. */
+function parseCount(name: string, v: string | undefined, fallback: number, scale = 1): number {
+  if (v === undefined || v === '') return fallback * scale;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new Error(`${name} must be a whole number (got "${v}")`);
+  return n * scale;
+}
+
+function readLimits(env: NodeJS.ProcessEnv): Limits {
+  const d = DEFAULT_LIMITS;
+  return {
+    ...d,
+    maxStreams: parseCount('ARBEX_MAX_STREAMS', env.ARBEX_MAX_STREAMS, d.maxStreams),
+    streamRetries: parseCount('ARBEX_STREAM_RETRIES', env.ARBEX_STREAM_RETRIES, d.streamRetries),
+    maxUploadBytes: parseCount('ARBEX_MAX_UPLOAD_MB', env.ARBEX_MAX_UPLOAD_MB, d.maxUploadBytes / MiB, MiB),
+    maxQueuedJobs: parseCount('ARBEX_MAX_QUEUED_JOBS', env.ARBEX_MAX_QUEUED_JOBS, d.maxQueuedJobs),
+    maxQueuedUploadBytes: parseCount('ARBEX_MAX_QUEUED_UPLOAD_MB', env.ARBEX_MAX_QUEUED_UPLOAD_MB, d.maxQueuedUploadBytes / MiB, MiB),
+    maxJobFrames: parseCount('ARBEX_MAX_JOB_FRAMES', env.ARBEX_MAX_JOB_FRAMES, d.maxJobFrames),
+    maxJobSeconds: parseCount('ARBEX_MAX_JOB_SECONDS', env.ARBEX_MAX_JOB_SECONDS, d.maxJobSeconds),
+    keepJobs: parseCount('ARBEX_KEEP_JOBS', env.ARBEX_KEEP_JOBS, d.keepJobs),
+    keepJobsMs: parseCount('ARBEX_KEEP_JOBS_DAYS', env.ARBEX_KEEP_JOBS_DAYS, d.keepJobsMs / 86_400_000, 86_400_000),
+  };
 }
 
 /** Reads settings from an environment (process.env by default). */
@@ -50,5 +117,7 @@ export function readSettings(env: NodeJS.ProcessEnv = process.env): Settings {
       .filter(Boolean)
       .map((d) => path.resolve(d)),
     weightsDir: path.resolve(env.ARBEX_WEIGHTS || path.join(ROOT, 'weights', 'demo')),
+    dataDir: path.resolve(env.ARBEX_DATA_DIR || path.join(ROOT, 'data', 'server')),
+    limits: readLimits(env),
   };
 }

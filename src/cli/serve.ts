@@ -7,7 +7,10 @@ import { initBackend } from '../backends/index.js';
 import { ROOT, readSettings } from '../env.js';
 import { loadFaceModel } from '../model/arbex.js';
 import { createEngine } from '../pipeline/engine.js';
+import { chooseFfmpeg } from '../ingest/ffmpeg.js';
 import { createServer } from '../server/index.js';
+import { JOB_ENGINE_MODULE, type JobEngineSpec } from '../server/job-engine.js';
+import { createProcessRunner } from '../server/job-process.js';
 
 const USAGE = `usage: arbex serve [options]
 
@@ -18,10 +21,12 @@ options:
   --host H         address to bind (default: HOST or 127.0.0.1)
   --weights DIR    model directory (default: ARBEX_WEIGHTS or weights/demo)
   --workers N      model worker threads (default: cores - 1, so detection keeps a core; 0 = in this thread)
-  --max-upload MB  largest video upload in MiB (default 512)
+  --max-upload MB  largest video upload in MiB (default: ARBEX_MAX_UPLOAD_MB or 512)
   --no-demo        do not start the looped demo stream (media/demo.mp4)
 
-ARBEX_TOKEN, when set, is required by the API and the WebSocket.`;
+ARBEX_TOKEN, when set, is required by the API and the WebSocket. Jobs and their labels are kept
+in ARBEX_DATA_DIR (default data/server) across restarts; labelling runs in a separate process.
+Limits (ARBEX_MAX_STREAMS, ARBEX_MAX_QUEUED_JOBS, ...) are listed in README.md, "Settings".`;
 
 export const DEMO_VIDEO = path.join(ROOT, 'media', 'demo.mp4');
 
@@ -60,11 +65,23 @@ export async function run(argv: string[]): Promise<number> {
   // The main thread decodes frames and runs face detection; the model gets the other cores.
   const workers = intArg('workers', values.workers, 0, 64) ?? Math.min(4, os.availableParallelism() - 1);
   const maxUploadMiB = intArg('max-upload', values['max-upload'], 1, 1 << 20);
+  const limits = { ...settings.limits, ...(maxUploadMiB ? { maxUploadBytes: maxUploadMiB * 1024 * 1024 } : {}) };
+  const ffmpeg = chooseFfmpeg({ override: settings.ffmpegPath });
 
   const backend = await initBackend(settings.backend);
   const model = await loadFaceModel(settings.weightsDir, { workers });
-  const engine = await createEngine({ model, settings });
-  const server = createServer({ engine, settings, ...(maxUploadMiB ? { maxUploadBytes: maxUploadMiB * 1024 * 1024 } : {}) });
+  const engine = await createEngine({ model, settings: { ...settings, ffmpegPath: ffmpeg.path }, reconnect: { maxAttempts: limits.streamRetries } });
+  const jobEngine: JobEngineSpec = { weightsDir: settings.weightsDir, backend: backend.name, workers, ffmpegPath: ffmpeg.path };
+  const server = createServer({
+    engine,
+    settings,
+    limits,
+    ffmpeg,
+    dataDir: settings.dataDir,
+    jobRunner: createProcessRunner({ module: JOB_ENGINE_MODULE, spec: jobEngine }),
+  });
+  console.log(`arbex: ffmpeg ${ffmpeg.path} version ${ffmpeg.version} (${ffmpeg.reason})`);
+  console.log(`arbex: jobs and labels in ${settings.dataDir}`);
   const { url } = await server.listen();
   console.log(`arbex: serving on ${url} (backend ${backend.name}, model ${settings.weightsDir}${settings.token ? ', token required' : ''})`);
 

@@ -75,7 +75,7 @@ export interface DecodeSession {
 
 // Demuxers a local file may use. Leaving out hls and concat matters: both are auto-detected
 // from content and would open other files named inside the one we vetted.
-const FILE_FORMATS = [
+export const FILE_FORMATS = [
   'mov,mp4,m4a,3gp,3g2,mj2', 'matroska,webm', 'avi', 'mpegts', 'mpeg', 'flv', 'asf', 'ogg',
   'h264', 'hevc', 'm4v', 'mjpeg', 'mpjpeg', 'gif', 'yuv4mpegpipe',
 ].join(',');
@@ -134,11 +134,11 @@ function filterChain(c: DecodeConfig): { chain: string; lastShowinfo: number } {
 
 const SHOWINFO = /^\[Parsed_showinfo_(\d+) @ [^\]]*\] (?:n:\s*(\d+) pts:\s*(-?\d+|NOPTS).* s:(\d+)x(\d+)|config in time_base: (\d+)\/(\d+))/;
 const INPUT_VIDEO = /^\s*Stream #0:\d+.*?: Video: (\w+)(.*)$/;
-const DURATION = /^\s*Duration: (\d+):(\d+):(\d+(?:\.\d+)?)/;
+export const DURATION = /^\s*Duration: (\d+):(\d+):(\d+(?:\.\d+)?)/;
 // Lines that carry no diagnosis: headers, stream listings, per-frame logs.
 const NOISE = /^(\s|\[Parsed_showinfo_|Input #|Output #|Stream mapping|Press \[q\]|frame=|video:|Conversion failed!)/;
 
-function parseInputVideo(line: string): SourceInfo | undefined {
+export function parseInputVideo(line: string): SourceInfo | undefined {
   const m = INPUT_VIDEO.exec(line);
   if (!m) return undefined;
   const size = /, (\d+)x(\d+)/.exec(m[2]);

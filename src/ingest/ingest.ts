@@ -8,9 +8,9 @@
  *   and the OLDEST are dropped and counted, so the consumer always gets the freshest picture.
  *   They reconnect with capped exponential backoff when the stream ends, stalls or ffmpeg dies.
  */
-import ffmpegInstaller from '@ffmpeg-installer/ffmpeg';
 import type { Frame } from '../pipeline/types.js';
 import { startDecode, type DecodeSession, type SourceInfo } from './decode.js';
+import { defaultFfmpeg } from './ffmpeg.js';
 import type { Source } from './source.js';
 
 export type IngestState = 'connecting' | 'live' | 'stalled' | 'reconnecting' | 'ended' | 'failed';
@@ -50,7 +50,7 @@ export interface ReconnectOptions {
 }
 
 export interface IngestOptions {
-  /** ffmpeg binary (e.g. `readSettings().ffmpegPath`); defaults to @ffmpeg-installer/ffmpeg's. */
+  /** ffmpeg binary (e.g. `readSettings().ffmpegPath`); defaults to `defaultFfmpeg()` (a newer system one, else the bundled one). */
   ffmpegPath?: string;
   /** Keep the aspect ratio with the longer side at most this (never upscaled). */
   maxSide?: number;
@@ -118,7 +118,7 @@ function defined<T extends object>(options: T): T {
  * for await (const frame of src.frames()) handle(frame); // frame.index, frame.ptsMs, frame.data
  */
 export function openSource(source: Source, options: IngestOptions = {}): IngestSource {
-  const o = { ...DEFAULTS, ffmpegPath: ffmpegInstaller.path, live: source.kind !== 'file', ...defined(options) };
+  const o = { ...DEFAULTS, live: source.kind !== 'file', ...defined(options), ffmpegPath: options.ffmpegPath ?? defaultFfmpeg().path };
   const backoff = { ...RECONNECT_DEFAULTS, ...defined(options.reconnect ?? {}) };
   const positiveInt = (v: number): boolean => Number.isInteger(v) && v >= 1;
   if (!positiveInt(o.queueSize)) throw new Error(`queueSize must be a positive integer (got ${o.queueSize})`);

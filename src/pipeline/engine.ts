@@ -12,7 +12,7 @@
 import { randomUUID } from 'node:crypto';
 import sharp from 'sharp';
 import type { Settings } from '../env.js';
-import { openSource, parseSource, type IngestSource } from '../ingest/index.js';
+import { openSource, parseSource, type IngestSource, type ReconnectOptions } from '../ingest/index.js';
 import type { FaceModel, FacePrediction } from '../model/types.js';
 import { createBatcher, type BatcherOptions } from './batch/index.js';
 import { createFaceDetector, type FaceDetector, type FaceDetectorOptions } from './detect/index.js';
@@ -41,6 +41,8 @@ export interface EngineOptions {
   maxSide: number;
   /** Frames of one stream inside the pipeline at once (detection of the next overlaps prediction). */
   inFlight: number;
+  /** Reconnection of live streams: a stream that fails `maxAttempts` times in a row ends `failed`. */
+  reconnect: Partial<ReconnectOptions>;
 }
 
 const DEFAULTS = {
@@ -51,6 +53,7 @@ const DEFAULTS = {
   smoothing: { kind: 'ema', alpha: 0.3 } as SmoothingSpec,
   maxSide: 640,
   inFlight: 3,
+  reconnect: { maxAttempts: 20 },
 };
 
 /** Frames per second over a sliding window of recent timestamps. */
@@ -128,6 +131,7 @@ export async function createEngine(options: Partial<EngineOptions> & Pick<Engine
       fps: streamOptions.fps,
       loop: streamOptions.loop,
       realtime: true,
+      reconnect: opts.reconnect,
       onState: (e) => setState(e.state, e.error),
     });
 

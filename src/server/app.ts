@@ -1,21 +1,22 @@
 /** The HTTP routes (hono). Everything stateful is passed in, so tests build an app around fakes. */
-import { createReadStream } from 'node:fs';
-import { readFile, realpath, rm, stat } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { Readable } from 'node:stream';
-import { randomUUID } from 'node:crypto';
 import { Hono, type Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import { zValidator } from '@hono/zod-validator';
+import type { Limits } from '../env.js';
+import type { FfmpegChoice } from '../ingest/ffmpeg.js';
+import type { VideoProbe } from '../ingest/probe.js';
 import type { Engine, StreamHandle } from '../pipeline/types.js';
 import { presentedToken, tokenMatches } from './auth.js';
 import { HttpError, badRequest, notFound, type ErrorStatus } from './errors.js';
 import type { Hub } from './hub.js';
+import { jobRoutes } from './job-routes.js';
 import type { Jobs } from './jobs.js';
-import { receiveMultipart } from './multipart.js';
+import { assertStreamRoom, jsonBodyLimit } from './limits.js';
 import { openApiDocument } from './openapi.js';
 import { metricName, renderMetrics, type Metric } from './prometheus.js';
-import { CreateJobBody, CreateStreamBody, UploadFields, describeIssues } from './schemas.js';
+import { CreateStreamBody, describeIssues } from './schemas.js';
 
 export interface AppDeps {
   engine: Engine;
@@ -26,7 +27,11 @@ export interface AppDeps {
   mediaDirs: string[];
   /** Where uploads are written while they arrive. */
   uploadDir: string;
-  maxUploadBytes: number;
+  limits: Limits;
+  /** The ffmpeg that runs, for /api/info. */
+  ffmpeg: Pick<FfmpegChoice, 'path' | 'version'>;
+  /** Reads a video's header before a job is queued (ingest's probeVideo). */
+  probe(file: string, name: string): Promise<VideoProbe>;
   /** The dashboard's static files. */
   webDir: string;
 }
@@ -42,34 +47,13 @@ function errorBody(error: string, detail?: string) {
   return detail === undefined ? { error } : { error, detail };
 }
 
-/** Resolves a job's path inside a media folder; symlinks are followed before the check. */
-async function mediaFile(requested: string, mediaDirs: string[]): Promise<string> {
-  const candidates = path.isAbsolute(requested) ? [requested] : mediaDirs.map((d) => path.resolve(d, requested));
-  for (const candidate of candidates) {
-    let real: string;
-    try {
-      real = await realpath(candidate);
-    } catch {
-      continue;
-    }
-    for (const dir of mediaDirs) {
-      const rel = path.relative(await realpath(dir).catch(() => dir), real);
-      if (rel && !rel.startsWith('..') && !path.isAbsolute(rel)) {
-        if (!(await stat(real)).isFile()) throw new HttpError(422, 'refused source', `${requested} is not a file`);
-        return real;
-      }
-    }
-    throw new HttpError(422, 'refused source', `${requested} is outside the media folders`);
-  }
-  throw new HttpError(422, 'refused source', `${requested} does not exist in the media folders`);
-}
-
 /**
  * @example
- * const app = createApp({ engine, hub, jobs, mediaDirs, uploadDir, maxUploadBytes, webDir });
+ * const app = createApp({ engine, hub, jobs, mediaDirs, uploadDir, limits, ffmpeg, probe, webDir });
  */
 export function createApp(deps: AppDeps): Hono {
-  const { engine, hub, jobs, token, mediaDirs, uploadDir, maxUploadBytes, webDir } = deps;
+  const { engine, hub, jobs, token, mediaDirs, uploadDir, limits, ffmpeg, probe, webDir } = deps;
+  const { maxUploadBytes } = limits;
   const app = new Hono();
   const startedMs = Date.now();
   const requests = new Map<string, number>();
@@ -108,9 +92,10 @@ export function createApp(deps: AppDeps): Hono {
   };
   app.use('/api/*', requireToken);
   app.use('/metrics', requireToken);
+  app.use('/api/*', jsonBodyLimit());
 
   app.get('/api/info', (c) =>
-    c.json({ name: 'arbex' as const, classes: [...engine.classes], auth: token !== undefined, maxUploadBytes, mediaDirs }),
+    c.json({ name: 'arbex' as const, classes: [...engine.classes], auth: token !== undefined, maxUploadBytes, mediaDirs, limits, ffmpeg: { path: ffmpeg.path, version: ffmpeg.version } }),
   );
 
   app.get('/api/openapi.json', (c) => c.json(openApiDocument()));
@@ -122,6 +107,7 @@ export function createApp(deps: AppDeps): Hono {
     }),
     (c) => {
       const body = c.req.valid('json');
+      assertStreamRoom(engine, limits.maxStreams);
       let handle: StreamHandle;
       try {
         handle = engine.openStream(body.source, { name: body.name, fps: body.fps, smoothing: body.smoothing });
@@ -152,63 +138,7 @@ export function createApp(deps: AppDeps): Hono {
     return c.body(null, 204);
   });
 
-  app.post('/api/jobs', async (c) => {
-    const type = c.req.header('content-type') ?? '';
-    if (/^application\/json/i.test(type)) {
-      const raw = await c.req.json().catch(() => {
-        throw badRequest('malformed JSON');
-      });
-      const body = CreateJobBody.safeParse(raw);
-      if (!body.success) throw badRequest(describeIssues(body.error));
-      const file = await mediaFile(body.data.path, mediaDirs);
-      const { name = path.basename(file), smoothing, detectEvery } = body.data;
-      return c.json(jobs.start({ file, name, smoothing, detectEvery }), 201);
-    }
-    const length = Number(c.req.header('content-length'));
-    if (Number.isFinite(length) && length > maxUploadBytes) {
-      throw new HttpError(413, 'payload too large', `the upload limit is ${maxUploadBytes} bytes`);
-    }
-    if (!c.req.raw.body) throw badRequest('empty body');
-    const dest = path.join(uploadDir, `upload-${randomUUID()}`);
-    // Node's web ReadableStream is async-iterable; the DOM typings in lib do not say so.
-    const upload = await receiveMultipart(c.req.raw.body as unknown as AsyncIterable<Uint8Array>, type, { dest, maxBytes: maxUploadBytes });
-    uploadedBytes += upload.bytes;
-    const fields = UploadFields.safeParse(upload.fields);
-    if (!fields.success) {
-      await rm(dest, { force: true });
-      throw badRequest(describeIssues(fields.error));
-    }
-    const { name = upload.filename || 'upload', smoothing, detectEvery } = fields.data;
-    return c.json(jobs.start({ file: dest, name, smoothing, detectEvery, removeInput: true }), 201);
-  });
-
-  app.get('/api/jobs', (c) => c.json(jobs.list()));
-
-  app.get('/api/jobs/:id', (c) => {
-    const job = jobs.get(c.req.param('id'));
-    if (!job) throw notFound('job', c.req.param('id'));
-    return c.json(job);
-  });
-
-  app.get('/api/jobs/:id/:file{labels\\.(csv|jsonl)}', (c) => {
-    const id = c.req.param('id');
-    const job = jobs.get(id);
-    if (!job) throw notFound('job', id);
-    const kind = c.req.param('file').endsWith('.csv') ? 'csv' : 'jsonl';
-    const file = jobs.output(id, kind);
-    if (!file) throw new HttpError(409, 'job not done', `job ${id} is ${job.state}`);
-    const base = job.name.replace(/\.[^.]*$/, '').replace(/[^\w.-]+/g, '_') || 'labels';
-    return c.body(Readable.toWeb(createReadStream(file)) as ReadableStream, 200, {
-      'content-type': kind === 'csv' ? 'text/csv; charset=utf-8' : 'application/x-ndjson',
-      'content-disposition': `attachment; filename="${base}.labels.${kind}"`,
-    });
-  });
-
-  app.delete('/api/jobs/:id', async (c) => {
-    const job = await jobs.remove(c.req.param('id'));
-    if (!job) throw notFound('job', c.req.param('id'));
-    return c.json(job);
-  });
+  app.route('/', jobRoutes({ jobs, mediaDirs, uploadDir, limits, probe, onUpload: (bytes) => (uploadedBytes += bytes) }));
 
   app.get('/metrics', (c) => {
     const infos = engine.streams().map((h) => h.info());

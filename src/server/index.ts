@@ -12,20 +12,30 @@ import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { createAdaptorServer } from '@hono/node-server';
-import { ROOT, type Settings } from '../env.js';
+import { DEFAULT_LIMITS, ROOT, type Limits, type Settings } from '../env.js';
+import { chooseFfmpeg, type FfmpegChoice } from '../ingest/ffmpeg.js';
+import { probeVideo, type VideoProbe } from '../ingest/probe.js';
 import type { Engine } from '../pipeline/types.js';
 import { createApp } from './app.js';
 import { createHub, type Hub, type HubOptions } from './hub.js';
+import { inProcessRunner, type JobRunner } from './job-runner.js';
 import { createJobs, type Jobs } from './jobs.js';
+import { openMediaFile } from './media.js';
 
 export interface ServerOptions {
   engine: Engine;
-  /** port, host, token and mediaDirs are taken from here. */
-  settings: Pick<Settings, 'port' | 'host' | 'token' | 'mediaDirs'>;
-  /** Largest video upload in bytes. */
-  maxUploadBytes?: number;
-  /** Temporary folder for uploads and job outputs; created (and removed on close) when unset. */
+  /** port, host, token, mediaDirs and ffmpegPath are taken from here. */
+  settings: Pick<Settings, 'port' | 'host' | 'token' | 'mediaDirs'> & Partial<Pick<Settings, 'ffmpegPath'>>;
+  /** Caps on streams, uploads and jobs (DEFAULT_LIMITS for the rest). */
+  limits?: Partial<Limits>;
+  /** Jobs, their inputs and outputs, kept across restarts (settings.dataDir); unset: a temporary folder, removed on close. */
   dataDir?: string;
+  /** Runs labelling jobs; default: in this process, through `engine` (`arbex serve` runs them in job processes). */
+  jobRunner?: JobRunner;
+  /** The ffmpeg that runs; default: chooseFfmpeg with settings.ffmpegPath as the override. */
+  ffmpeg?: FfmpegChoice;
+  /** Reads a video's header before its job is queued; default: probeVideo with that ffmpeg. */
+  probe?: (file: string, name: string) => Promise<VideoProbe>;
   /** The dashboard's static files. */
   webDir?: string;
   /** WebSocket tuning: heartbeat and per-client queue bounds. */
@@ -33,23 +43,32 @@ export interface ServerOptions {
 }
 
 export interface ArbexServer {
-  /** Binds settings.host:settings.port (0 = any free port) and resolves with the URL. */
+  /** Restores the stored jobs, reclaims stale uploads, then binds settings.host:settings.port (0 = any free port). */
   listen(): Promise<{ url: string; port: number }>;
   readonly http: Server;
   readonly hub: Hub;
   readonly jobs: Jobs;
-  /** Cancels jobs, disconnects clients, closes the port and removes temporary files. Leaves the engine running. */
+  /** Stops running jobs (queued again for the next start), disconnects clients and closes the port. Leaves the engine running. */
   close(): Promise<void>;
 }
 
-const DEFAULTS = { maxUploadBytes: 512 * 1024 * 1024, webDir: path.join(ROOT, 'web') };
+const DEFAULTS = { webDir: path.join(ROOT, 'web') };
 
 export function createServer(options: ServerOptions): ArbexServer {
-  const { engine, settings, maxUploadBytes, webDir, dataDir, ws } = { ...DEFAULTS, ...options };
+  const { engine, settings, webDir, dataDir, ws } = { ...DEFAULTS, ...options };
+  const limits: Limits = { ...DEFAULT_LIMITS, ...options.limits };
+  const ffmpeg = options.ffmpeg ?? chooseFfmpeg({ override: settings.ffmpegPath });
+  const probe = options.probe ?? ((file: string, name: string) => probeVideo(file, { ffmpegPath: ffmpeg.path, name }));
   const dir = dataDir ?? mkdtempSync(path.join(os.tmpdir(), 'arbex-server-'));
+  const uploadDir = path.join(dir, 'uploads');
   const hub = createHub({ ...ws, engine, token: settings.token });
-  const jobs = createJobs({ engine, dir: path.join(dir, 'jobs') });
-  const app = createApp({ engine, hub, jobs, token: settings.token, mediaDirs: settings.mediaDirs, uploadDir: dir, maxUploadBytes, webDir });
+  const jobs = createJobs({
+    runner: options.jobRunner ?? inProcessRunner(engine),
+    dir: path.join(dir, 'jobs'),
+    openMedia: (file) => openMediaFile(file, settings.mediaDirs),
+    limits,
+  });
+  const app = createApp({ engine, hub, jobs, token: settings.token, mediaDirs: settings.mediaDirs, uploadDir, limits, ffmpeg, probe, webDir });
   const http = createAdaptorServer({ fetch: app.fetch, hostname: settings.host }) as Server;
   http.on('upgrade', (req, socket, head) => hub.handleUpgrade(req, socket, head));
 
@@ -57,8 +76,11 @@ export function createServer(options: ServerOptions): ArbexServer {
     http,
     hub,
     jobs,
-    listen: () =>
-      new Promise((resolve, reject) => {
+    async listen() {
+      // Nothing writes uploads before the port is bound: whatever is there was left by a crash.
+      await rm(uploadDir, { recursive: true, force: true });
+      await jobs.restore();
+      return new Promise((resolve, reject) => {
         http.once('error', reject);
         http.listen(settings.port, settings.host, () => {
           http.off('error', reject);
@@ -66,7 +88,8 @@ export function createServer(options: ServerOptions): ArbexServer {
           const host = settings.host.includes(':') ? `[${settings.host}]` : settings.host;
           resolve({ url: `http://${host}:${port}`, port });
         });
-      }),
+      });
+    },
     async close() {
       await jobs.close();
       await hub.close();

@@ -112,6 +112,8 @@ export const Info = z.object({
   auth: z.boolean().describe('whether a bearer token is required'),
   maxUploadBytes: z.number().int(),
   mediaDirs: z.array(z.string()),
+  limits: z.record(z.string(), z.number()).describe('the caps in force (ARBEX_MAX_* settings)'),
+  ffmpeg: z.object({ path: z.string(), version: z.string() }).describe('the ffmpeg that decodes'),
 });
 
 /** Messages a WebSocket client may send. */

@@ -168,14 +168,25 @@ describe('HTTP API (no token)', () => {
     assert.equal((await t.api('/api/jobs', { method: 'POST', body: noFile })).status, 400);
   });
 
-  it('ends a job on an undecodable file with a clear error, and 409 for its labels', async () => {
+  it('refuses an upload that is not a video with 422, before queuing it', async () => {
     const form = new FormData();
     form.append('file', new Blob(['this is not a video']), 'broken.mp4');
+    const res = await t.api('/api/jobs', { method: 'POST', body: form });
+    assert.equal(res.status, 422);
+    const body = await res.json();
+    assert.equal(body.error, 'not a video');
+    assert.match(body.detail, /broken\.mp4: Invalid data/);
+    assert.ok(t.server.jobs.list().every((j) => j.name !== 'broken.mp4'));
+  });
+
+  it('ends a job whose video fails to decode with a clear error, and 409 for its labels', async () => {
+    const form = new FormData();
+    form.append('file', new Blob(['FAKEVIDEO 10 FAILAT 4']), 'broken.mp4');
     const res = await t.api('/api/jobs', { method: 'POST', body: form });
     assert.equal(res.status, 201);
     const failed = await waitForJob(t, (await res.json()).id);
     assert.equal(failed.state, 'failed');
-    assert.match(failed.error ?? '', /not a video/);
+    assert.match(failed.error ?? '', /broken\.mp4: corrupt frame 4/);
     const csv = await t.api(`/api/jobs/${failed.id}/labels.csv`);
     assert.equal(csv.status, 409);
   });
@@ -230,7 +241,7 @@ describe('HTTP API (no token)', () => {
 describe('upload limits', () => {
   let t: Server;
   before(async () => {
-    t = await startTestServer({ maxUploadBytes: 4096 });
+    t = await startTestServer({ limits: { maxUploadBytes: 4096 } });
   });
   after(() => t.close());
 

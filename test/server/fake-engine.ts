@@ -1,10 +1,12 @@
 /**
  * A small in-memory Engine for the server's tests: streams emit synthetic FrameOutputs on a timer,
- * and "videos" are text files `FAKEVIDEO <frames>` labelled frame by frame. Sources starting with
- * `bad:` are refused, as the real engine refuses sources it cannot open.
+ * and "videos" are text files `FAKEVIDEO <frames>` labelled frame by frame (`FAKEVIDEO <frames>
+ * FAILAT <n>` fails at frame n). Sources starting with `bad:` are refused, as the real engine
+ * refuses sources it cannot open. `probeFake` is the matching probe.
  */
 import { readFile } from 'node:fs/promises';
 import sharp from 'sharp';
+import { ProbeError, type VideoProbe } from '../../src/ingest/probe.js';
 import type { Engine, FaceOutput, FrameOutput, LabelOptions, StreamEvent, StreamHandle, StreamInfo, StreamOptions } from '../../src/pipeline/types.js';
 
 export interface FakeEngineOptions {
@@ -53,6 +55,16 @@ export function fakeOutput(stream: string, frame: number, classes: readonly stri
     });
   }
   return { stream, frame, ptsMs: frame * 40, faces, results };
+}
+
+const FAKE = /^FAKEVIDEO (\d+)(?: FAILAT (\d+))?/;
+
+/** Probes a fake video: 320x240 at 25 fps. */
+export async function probeFake(file: string, name: string): Promise<VideoProbe> {
+  const m = FAKE.exec((await readFile(file)).subarray(0, 64).toString('latin1'));
+  if (!m) throw new ProbeError(`not a video: ${name}: Invalid data found when processing input`);
+  const frames = Number(m[1]);
+  return { container: 'fake', codec: 'fake', width: 320, height: 240, fps: 25, durationSec: frames / 25, frames };
 }
 
 async function testCard(width: number, height: number, shade: number): Promise<Buffer> {
@@ -141,11 +153,13 @@ export function createFakeEngine(options: FakeEngineOptions = {}): FakeEngine {
 
   async function* labelVideo(file: string, opts: LabelOptions = {}): AsyncIterable<FrameOutput> {
     const text = (await readFile(file)).subarray(0, 64).toString('latin1');
-    const m = /^FAKEVIDEO (\d+)/.exec(text);
+    const m = FAKE.exec(text);
     if (!m) throw new Error(`cannot decode ${file}: not a video`);
     const total = Number(m[1]);
+    const failAt = m[2] === undefined ? Infinity : Number(m[2]);
     for (let frame = 0; frame < total; frame++) {
       if (opts.signal?.aborted) throw new DOMException('labelling cancelled', 'AbortError');
+      if (frame === failAt) throw new Error(`cannot decode ${file}: corrupt frame ${frame}`);
       await new Promise((r) => setTimeout(r, labelDelayMs));
       yield fakeOutput('file', frame, classes, 1);
       opts.onProgress?.(frame + 1, total);

@@ -4,13 +4,13 @@ import { rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { createServer, type ServerOptions } from '../../src/server/index.js';
-import { createFakeEngine, type FakeEngineOptions } from './fake-engine.js';
+import { createFakeEngine, probeFake, type FakeEngineOptions } from './fake-engine.js';
 
 export async function startTestServer(options: { token?: string; fake?: FakeEngineOptions } & Partial<Omit<ServerOptions, 'engine' | 'settings'>> = {}) {
   const { token, fake, ...rest } = options;
   const mediaDir = mkdtempSync(path.join(os.tmpdir(), 'arbex-media-'));
   const engine = createFakeEngine(fake);
-  const server = createServer({ engine, settings: { port: 0, host: '127.0.0.1', token, mediaDirs: [mediaDir] }, ...rest });
+  const server = createServer({ engine, settings: { port: 0, host: '127.0.0.1', token, mediaDirs: [mediaDir] }, probe: probeFake, ...rest });
   const { url } = await server.listen();
   const auth: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {};
   return {

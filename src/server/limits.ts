@@ -1,0 +1,33 @@
+/** Request-level caps of the HTTP API: the size of JSON bodies and the number of open streams. */
+import type { MiddlewareHandler } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import type { Engine } from '../pipeline/types.js';
+import { HttpError } from './errors.js';
+
+/** Largest JSON (or other non-multipart) request body. */
+export const MAX_JSON_BYTES = 64 * 1024;
+
+/**
+ * Caps every request body that is not multipart at `maxBytes` (413): from Content-Length before
+ * anything is read, else while it is read. Multipart bodies are left to the upload's own limit.
+ *
+ * @example
+ * app.use('/api/*', jsonBodyLimit());
+ */
+export function jsonBodyLimit(maxBytes = MAX_JSON_BYTES): MiddlewareHandler {
+  const limit = bodyLimit({
+    maxSize: maxBytes,
+    onError: () => {
+      throw new HttpError(413, 'payload too large', `request bodies are limited to ${maxBytes} bytes`);
+    },
+  });
+  return (c, next) => (/^multipart\//i.test(c.req.header('content-type') ?? '') ? next() : limit(c, next));
+}
+
+/** Throws 429 when `maxStreams` streams are open already. */
+export function assertStreamRoom(engine: Engine, maxStreams: number): void {
+  const open = engine.streams().filter((s) => s.info().state !== 'stopped').length;
+  if (open >= maxStreams) {
+    throw new HttpError(429, 'too many streams', `${open} streams are open, the limit is ${maxStreams}; delete one first`);
+  }
+}
