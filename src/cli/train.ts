@@ -15,6 +15,7 @@ Trains an ARBEx model (extractor + head). KIND:PATH is one of
   csv:FILE                                  rows path,label[,group]
   rafdb:ROOT[,partition=train|test|all]
   abaw:ROOT[,annotations=DIR][,images=DIR]
+  fer2013csv:FILE[,usage=Training|PublicTest|PrivateTest]   Kaggle fer2013.csv; join splits with +
 
 Writes <out>/last/ every epoch, <out>/best/ (best validation macro F1), <out>/metrics.jsonl and
 <out>/curves.png. Ctrl-C saves <out>/last/ at the end of the current step; --resume continues

@@ -13,6 +13,9 @@ export const BASIC7_CLASSES = ABAW_CLASSES.slice(0, 7);
 /** RAF-DB's labels 1..7, in file order. */
 export const RAF_LABELS = ['Surprise', 'Fear', 'Disgust', 'Happiness', 'Sadness', 'Anger', 'Neutral'] as const;
 
+/** FER2013's `emotion` values 0..6, in the Kaggle CSV's order. */
+export const FER2013_LABELS = ['Angry', 'Disgust', 'Fear', 'Happy', 'Sad', 'Surprise', 'Neutral'] as const;
+
 // Spellings used by common data sets (FER2013 "Angry", AffectNet "Happy", FERG "joy", ...).
 const ALIASES: Record<string, string> = {
   angry: 'anger',

@@ -57,3 +57,38 @@ export function splitCsvLine(line: string): string[] | undefined {
 export function parseIntField(s: string): number | undefined {
   return /^[+-]?\d+$/.test(s.trim()) ? Number(s) : undefined;
 }
+
+/** One line of a file with where it lies: byte offset and length, its line break excluded. */
+export interface LocatedLine {
+  line: number;
+  text: string;
+  offset: number;
+  length: number;
+}
+
+/**
+ * Like readLines (1-based numbers, BOM and trailing CR removed), also giving each line's byte
+ * range, so that a reader can later re-read one line without scanning the file again.
+ */
+export async function* readLocatedLines(file: string): AsyncGenerator<LocatedLine> {
+  let line = 0;
+  let base = 0; // file offset of pending[0]
+  let pending: Buffer = Buffer.alloc(0);
+  const located = (buf: Buffer, start: number, end: number): LocatedLine => {
+    const stop = end > start && buf[end - 1] === 13 ? end - 1 : end;
+    const text = buf.toString('utf8', start, stop);
+    line++;
+    return { line, text: line === 1 ? text.replace(/^\uFEFF/, '') : text, offset: base + start, length: stop - start };
+  };
+  for await (const chunk of createReadStream(file)) {
+    const buf: Buffer = pending.length > 0 ? Buffer.concat([pending, chunk as Buffer]) : (chunk as Buffer);
+    let start = 0;
+    for (let nl = buf.indexOf(10); nl >= 0; nl = buf.indexOf(10, start)) {
+      yield located(buf, start, nl);
+      start = nl + 1;
+    }
+    base += start;
+    pending = buf.subarray(start);
+  }
+  if (pending.length > 0) yield located(pending, 0, pending.length);
+}

@@ -4,8 +4,10 @@
  */
 
 export interface DataRecord {
-  /** Absolute path of the image file. */
+  /** Absolute path of the image file; `<file>:<line>` for an image stored in a row of a text file. */
   path: string;
+  /** For an image stored in a row of a text file (FER2013's CSV): the row's bytes in that file. */
+  span?: { offset: number; length: number };
   /** Index into the data set's `classes`. */
   label: number;
   /** Video or identity the image belongs to; the refinement sampler caps images per group. */

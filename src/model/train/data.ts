@@ -4,11 +4,12 @@
  *   csv:data/train.csv
  *   rafdb:data/RAF-DB/basic[,partition=train|test|all]
  *   abaw:data/abaw[,annotations=EXPR/Train_Set][,images=cropped_aligned]
+ *   fer2013csv:data/fer2013.csv[,usage=Training|PublicTest|PrivateTest, several joined by +]
  */
 import path from 'node:path';
-import { openAbaw, openCsvDataset, openFolderDataset, openRafDb, type Dataset } from '../data/index.js';
+import { openAbaw, openCsvDataset, openFer2013Csv, openFolderDataset, openRafDb, type Dataset, type Fer2013Usage } from '../data/index.js';
 
-export const DATA_KINDS = ['folder', 'csv', 'rafdb', 'abaw'] as const;
+export const DATA_KINDS = ['folder', 'csv', 'rafdb', 'abaw', 'fer2013csv'] as const;
 export type DataKind = (typeof DATA_KINDS)[number];
 
 export interface DataSpec {
@@ -22,6 +23,7 @@ const OPTIONS: Record<DataKind, string[]> = {
   csv: [],
   rafdb: ['partition'],
   abaw: ['annotations', 'images'],
+  fer2013csv: ['usage'],
 };
 
 export function parseDataSpec(text: string): DataSpec {
@@ -87,5 +89,7 @@ export async function openDataSpec(spec: DataSpec, classes: readonly string[]): 
         ...(o.annotations ? { annotationsDir: o.annotations } : {}),
         ...(o.images ? { imagesDir: o.images } : {}),
       });
+    case 'fer2013csv':
+      return openFer2013Csv({ file: spec.path, classes, ...(o.usage !== undefined ? { usage: o.usage.split('+') as Fer2013Usage[] } : {}) });
   }
 }
