@@ -8,6 +8,11 @@ import { addParam, randomNormal, randomUniform, type ParamStore } from './params
 
 export interface Ctx {
   training: boolean;
+  /**
+   * Generator of the seeds of dropout and stochastic-depth masks in training, drawn in layer
+   * order, so a step repeats exactly; absent: masks come from tfjs's unseeded generator.
+   */
+  random?: () => number;
 }
 
 export type Layer = (x: tf.Tensor, ctx: Ctx) => tf.Tensor;
@@ -60,9 +65,14 @@ export function layerNorm(store: ParamStore, name: string, dim: number, eps = 1e
   };
 }
 
+/** Seed of the next random mask: from ctx.random when set, else undefined (unseeded). */
+export function maskSeed(ctx: Ctx): number | undefined {
+  return ctx.random && Math.floor(ctx.random() * 2 ** 32);
+}
+
 /** Inverted dropout, active only in training. */
 export function dropout(rate: number): Layer {
-  return (x, ctx) => (ctx.training && rate > 0 ? tf.dropout(x, rate) : x);
+  return (x, ctx) => (ctx.training && rate > 0 ? tf.dropout(x, rate, undefined, maskSeed(ctx)) : x);
 }
 
 /** 2-D convolution, NHWC, He-normal weights. */

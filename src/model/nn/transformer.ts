@@ -4,7 +4,7 @@
  * axis, so a sample's output does not depend on its batch neighbours.
  */
 import * as tf from '@tensorflow/tfjs';
-import { linear, type Ctx, type Layer } from './layers.js';
+import { linear, maskSeed, type Ctx, type Layer } from './layers.js';
 import { addParam, type ParamStore } from './params.js';
 
 /** Exact (erf) GELU, as PyTorch's nn.GELU default, so imported weights behave the same. */
@@ -20,7 +20,7 @@ export function dropPath(x: tf.Tensor, rate: number, ctx: Ctx): tf.Tensor {
   if (!ctx.training || rate <= 0) return x;
   const keep = 1 - rate;
   const shape = [x.shape[0], ...x.shape.slice(1).map(() => 1)];
-  const mask = tf.floor(tf.add(tf.randomUniform(shape), keep));
+  const mask = tf.floor(tf.add(tf.randomUniform(shape, 0, 1, 'float32', maskSeed(ctx)), keep));
   return tf.mul(x, tf.div(mask, keep));
 }
 
