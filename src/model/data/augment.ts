@@ -54,7 +54,8 @@ export interface Augmenter {
   eval(image: Uint8Array | Float32Array): Float32Array;
 }
 
-const DEFAULTS = { flip: 0.5, rotate: 10, brightness: 0.2, contrast: 0.2, saturation: 0.2, noise: 0.02 };
+/** Settings left out of AugmentOptions (resize defaults to size * 256 / 224). */
+export const AUGMENT_DEFAULTS = { flip: 0.5, rotate: 10, brightness: 0.2, contrast: 0.2, saturation: 0.2, noise: 0.02 };
 
 /**
  * Makes an augmenter for a model input size. The input image may have any side; it is
@@ -65,7 +66,7 @@ const DEFAULTS = { flip: 0.5, rotate: 10, brightness: 0.2, contrast: 0.2, satura
  * const x = aug.train(await ds.load(record, aug.resize), seededRandom(seed));
  */
 export function createAugmenter(options: AugmentOptions): Augmenter {
-  const o = { ...DEFAULTS, resize: Math.round((options.size * 256) / 224), ...options };
+  const o = { ...AUGMENT_DEFAULTS, resize: Math.round((options.size * 256) / 224), ...options };
   if (o.resize < o.size) throw new Error(`resize (${o.resize}) must be at least size (${o.size})`);
   const S = o.size;
   const draw = (rng: () => number): AugmentParams => ({

@@ -35,10 +35,22 @@ export interface LoaderOptions {
 }
 
 export interface BatchLoader {
-  batches(records: readonly DataRecord[] | AsyncIterable<DataRecord>, epoch?: number): AsyncGenerator<Batch>;
+  /**
+   * Batches of epoch `epoch`. `skip` records are passed over first (not loaded) with their
+   * random draws made, so a run resumed inside an epoch sees exactly the batches it would have.
+   */
+  batches(records: readonly DataRecord[] | AsyncIterable<DataRecord>, epoch?: number, skip?: number): AsyncGenerator<Batch>;
 }
 
 const DEFAULTS = { batchSize: 32, train: true, prefetch: 1, concurrency: 4, dropLast: false, seed: 0 };
+
+/**
+ * The generator of epoch e's shuffle and per-image augmentation seeds: the shuffle first, then
+ * one draw per record in order (the image's seed, for `augmenter.draw(seededRandom(seed))`).
+ */
+export function epochRandom(seed: number, epoch: number): () => number {
+  return seededRandom(seed * 1_000_003 + epoch);
+}
 
 /**
  * Makes a batch loader over a data set. Training loads each image at the augmenter's resize
@@ -73,8 +85,8 @@ export function createBatchLoader(dataset: Pick<Dataset, 'load'>, options: Loade
   }
 
   return {
-    async *batches(records, epoch = 0) {
-      const rng = seededRandom(o.seed * 1_000_003 + epoch);
+    async *batches(records, epoch = 0, skip = 0) {
+      const rng = epochRandom(o.seed, epoch);
       const source: Iterable<DataRecord> | AsyncIterable<DataRecord> = isStream(records)
         ? records
         : o.shuffle
@@ -91,7 +103,13 @@ export function createBatchLoader(dataset: Pick<Dataset, 'load'>, options: Loade
       };
       try {
         let chunk: DataRecord[] = [];
+        let skipped = 0;
         for await (const r of source) {
+          if (skipped < skip) {
+            skipped++;
+            rng();
+            continue;
+          }
           chunk.push(r);
           if (chunk.length < o.batchSize) continue;
           start(chunk);
