@@ -4,52 +4,37 @@
  * three losses (or plain cross-entropy for the baseline), validation, and checkpoints:
  *
  *   <out>/train-config.json   the validated training config (model config resolved)
- *   <out>/last/               model directory + state.json, written after every epoch (and on stop)
+ *   <out>/last/               checkpoint after every epoch (and on stop): model, Adam, state
  *   <out>/best/               model directory of the best validation macro F1 + metrics.json
  *   <out>/metrics.jsonl       one JSON line per epoch
  *   <out>/curves.png          training loss and validation curves
  *
- * Resume is optimizer-free: the weights and the position (epoch, step inside it, best so far) are
- * restored, Adam's moment estimates start again from zero.
+ * Resume is exact: `last/` holds the weights, Adam's moments and step, the position and the
+ * history (checkpoint.ts), and every random draw is a function of the seed and the position,
+ * so k epochs + stop + resume to N gives the weights of N epochs in one go.
+ *
+ * With `freeze: "backbone"` and a cache folder, the extractor's embeddings come from the
+ * feature cache (feature-cache.ts): training batches when the augmentation is at most a flip,
+ * validation and the anchor initialisation always.
  */
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { createArbex, loadArbex, saveArbex, type Arbex } from '../arbex.js';
+import { createArbex, type Arbex } from '../arbex.js';
 import { loadWeights } from '../weights/index.js';
-import { createAugmenter, createBatchLoader, refineSampler, type DataRecord, type Dataset } from '../data/index.js';
+import { AUGMENT_DEFAULTS, createAugmenter, type Augmenter } from '../data/augment.js';
+import { createBatchLoader, epochRandom } from '../data/loader.js';
+import { refineSampler, type DataRecord, type Dataset } from '../data/index.js';
 import { classDistributionLoss, headLosses, inverseFrequencyWeights, learningRateAt, trustAt } from '../head/index.js';
 import { INFER, type Ctx } from '../nn/layers.js';
-import { createParams, trainableVars } from '../nn/params.js';
+import { createParams, seededRandom, trainableVars } from '../nn/params.js';
+import { createAdam, type Adam } from './adam.js';
+import { readCheckpoint, writeCheckpoint, type EpochRecord, type TrainState } from './checkpoint.js';
 import type { TrainConfig } from './config.js';
 import { writeCurvesPng, type Panel } from './curves.js';
 import { evaluate, type Evaluation } from './evaluate.js';
+import { openFeatureCache, type FeatureCache } from './feature-cache.js';
 import { createProgress, formatDuration, type Progress } from './progress.js';
-
-export interface TrainState {
-  /** Epochs fully done. */
-  epoch: number;
-  /** Steps done inside epoch `epoch` (non-zero only after a stop in the middle of an epoch). */
-  stepInEpoch: number;
-  /** Steps done over the whole run. */
-  step: number;
-  /** Best epoch by validation macro F1 (scores null when the run has no validation set). */
-  best: { epoch: number; macroF1: number | null; accuracy: number | null } | null;
-}
-
-export interface EpochRecord {
-  epoch: number;
-  step: number;
-  seconds: number;
-  learningRate: number;
-  trust: number;
-  loss: number;
-  lossCd: number;
-  lossA: number;
-  lossC: number;
-  val: { accuracy: number; macroF1: number; primaryAccuracy: number; primaryMacroF1: number; primaryLoss: number } | null;
-  best: boolean;
-}
 
 export interface StepInfo {
   epoch: number;
@@ -71,6 +56,11 @@ export interface TrainOptions {
    * extractor under a new head; with `freeze: "backbone"` only the head then trains).
    */
   init?: string;
+  /**
+   * Root folder of the feature cache of a frozen backbone (used only with `freeze: "backbone"`);
+   * absent: every pass runs the extractor.
+   */
+  cache?: string;
   /** Aborting stops the run at the end of the current step, after saving `<out>/last/`. */
   signal?: AbortSignal;
   log: (line: string) => void;
@@ -86,27 +76,11 @@ export interface TrainResult {
   epochs: EpochRecord[];
 }
 
-const TRAIN: Ctx = { training: true };
-const STATE_FILE = 'state.json';
-
-async function writeJson(file: string, value: unknown): Promise<void> {
-  const tmp = `${file}.${process.pid}.tmp`;
-  await writeFile(tmp, JSON.stringify(value, null, 2) + '\n');
-  await rename(tmp, file);
-}
-
-export async function readTrainState(dir: string): Promise<TrainState> {
-  const file = path.join(dir, STATE_FILE);
-  let json: Partial<TrainState>;
-  try {
-    json = JSON.parse(await readFile(file, 'utf8'));
-  } catch (e) {
-    throw new Error(`${file}: cannot read the training state (${(e as Error).message})`);
-  }
-  if (![json.epoch, json.stepInEpoch, json.step].every((n) => Number.isInteger(n) && n! >= 0)) {
-    throw new Error(`${file}: epoch, stepInEpoch and step must be integers >= 0`);
-  }
-  return json as TrainState;
+/** A training batch: pixels for the extractor, or the frozen extractor's cached embeddings. */
+interface StepBatch {
+  labels: Int32Array;
+  images?: Float32Array;
+  embeddings?: Float32Array;
 }
 
 async function readEpochRecords(file: string): Promise<EpochRecord[]> {
@@ -119,6 +93,12 @@ async function readEpochRecords(file: string): Promise<EpochRecord[]> {
   return text.split('\n').filter((l) => l.trim() !== '').map((l) => JSON.parse(l) as EpochRecord);
 }
 
+async function writeAtomic(file: string, text: string): Promise<void> {
+  const tmp = `${file}.${process.pid}.tmp`;
+  await writeFile(tmp, text);
+  await rename(tmp, file);
+}
+
 /** Loss of the CE baseline: the class loss on the primary distribution l alone. */
 function ceLoss(model: Arbex, out: ReturnType<Arbex['forward']>, y: tf.Tensor1D): tf.Scalar {
   const { labelSmoothing, classWeights } = model.config.head.loss;
@@ -126,30 +106,46 @@ function ceLoss(model: Arbex, out: ReturnType<Arbex['forward']>, y: tf.Tensor1D)
 }
 
 /**
- * Variables the step trains. variableGrads rejects a variable the loss does not reach, so the
- * parts the objective leaves out are excluded here, not merely given zero gradients.
+ * Variables the step trains, by parameter name. variableGrads rejects a variable the loss does
+ * not reach, so the parts the objective leaves out are excluded here, not merely given zero
+ * gradients.
  */
-function stepVariables(model: Arbex, config: TrainConfig): tf.Variable[] {
+function stepVariables(model: Arbex, config: TrainConfig): Map<string, tf.Variable> {
   const names = new Map([...model.store.vars].map(([n, v]) => [v, n]));
   const skip = (name: string) =>
     (name === 'head.anchors' && (config.objective === 'ce' || model.config.head.anchorsPerClass === 0)) ||
     (config.objective === 'ce' && name.startsWith('head.attn.'));
   const vars = config.freeze === 'backbone' ? model.head.variables() : trainableVars(model.store);
-  return vars.filter((v) => !skip(names.get(v)!));
+  return new Map(vars.map((v) => [names.get(v)!, v] as const).filter(([name]) => !skip(name)));
+}
+
+/** The generator of step s's dropout and stochastic-depth masks. */
+function stepRandom(seed: number, step: number): () => number {
+  return seededRandom((Math.imul(seed + 1, 0x9e3779b1) ^ Math.imul(step + 1, 0x85ebca6b)) >>> 0);
 }
 
 /** One optimisation step; returns [total, cd, a, c] before the update. */
-function trainStep(model: Arbex, config: TrainConfig, vars: tf.Variable[], optimizer: tf.Optimizer, images: Float32Array, labels: Int32Array, trust: number): number[] {
+function trainStep(
+  model: Arbex,
+  config: TrainConfig,
+  vars: Map<string, tf.Variable>,
+  adam: Adam,
+  batch: StepBatch,
+  step: { trust: number; learningRate: number; random: () => number },
+): number[] {
   const S = model.config.extractor.inputSize;
+  const n = batch.labels.length;
+  const { trust } = step;
+  const ctx: Ctx = { training: true, random: step.random };
   const kept: tf.Tensor[] = [];
   try {
     return tf.tidy(() => {
-      const x = tf.tensor4d(images, [labels.length, S, S, 3]);
-      const y = tf.tensor1d(labels, 'int32');
+      const y = tf.tensor1d(batch.labels, 'int32');
+      const x = batch.images && tf.tensor4d(batch.images, [n, S, S, 3]);
       // Frozen backbone: the extractor runs as at inference and stays off the gradient tape.
-      const e = config.freeze === 'backbone' ? model.embed(x, INFER) : undefined;
+      const e = batch.embeddings ? tf.tensor2d(batch.embeddings, [n, model.config.head.embedDim]) : config.freeze === 'backbone' ? model.embed(x!, INFER) : undefined;
       const { value, grads } = tf.variableGrads(() => {
-        const out = e ? model.head.forward(e, TRAIN, { trust }) : model.forward(x, TRAIN, { trust });
+        const out = e ? model.head.forward(e, ctx, { trust }) : model.forward(x!, ctx, { trust });
         if (config.objective === 'ce') {
           const loss = ceLoss(model, out, y);
           kept.push(tf.keep(loss.clone()), tf.keep(tf.scalar(0)), tf.keep(tf.scalar(0)));
@@ -159,8 +155,8 @@ function trainStep(model: Arbex, config: TrainConfig, vars: tf.Variable[], optim
         // variableGrads disposes everything but the loss; keep the parts to report them.
         kept.push(tf.keep(losses.classDistribution), tf.keep(losses.anchor), tf.keep(losses.center));
         return losses.total;
-      }, vars);
-      optimizer.applyGradients(grads);
+      }, [...vars.values()]);
+      adam.apply(new Map([...vars].map(([name, v]) => [name, grads[v.name]!])), step.learningRate);
       return Array.from(tf.stack([value, ...kept]).dataSync());
     });
   } finally {
@@ -169,21 +165,46 @@ function trainStep(model: Arbex, config: TrainConfig, vars: tf.Variable[], optim
 }
 
 /** Anchors start at the class means of embeddings of the first images (ARBEX-SPEC §6). */
-async function initAnchors(model: Arbex, dataset: Dataset, records: DataRecord[], batchSize: number): Promise<void> {
+async function initAnchors(model: Arbex, dataset: Dataset, records: DataRecord[], batchSize: number, features: FeatureCache | undefined): Promise<void> {
   const S = model.config.extractor.inputSize;
-  const loader = createBatchLoader(dataset, { augmenter: createAugmenter({ size: S }), batchSize, train: false, shuffle: false });
   const parts: tf.Tensor2D[] = [];
-  const labels: number[] = [];
   try {
-    for await (const b of loader.batches(records)) {
-      parts.push(tf.tidy(() => model.embed(tf.tensor4d(b.images, [b.count, S, S, 3]), INFER)));
-      labels.push(...b.labels);
+    if (features) parts.push(tf.tensor2d(features.gather(records), [records.length, features.dim]));
+    else {
+      const loader = createBatchLoader(dataset, { augmenter: createAugmenter({ size: S }), batchSize, train: false, shuffle: false });
+      for await (const b of loader.batches(records)) parts.push(tf.tidy(() => model.embed(tf.tensor4d(b.images, [b.count, S, S, 3]), INFER)));
     }
     const all = tf.concat(parts);
-    model.head.initAnchorsFromMeans(all, labels);
+    model.head.initAnchorsFromMeans(all, records.map((r) => r.label));
     all.dispose();
   } finally {
     tf.dispose(parts);
+  }
+}
+
+/**
+ * Why training batches cannot come from the feature cache under this config, or undefined when
+ * they can: the backbone must be frozen and the augmentation at most a flip (a mirrored image's
+ * embedding is cached too); crops, rotation, colour jitter and noise change the pixels.
+ */
+export function cacheBlocker(config: TrainConfig, augmenter: Augmenter): string | undefined {
+  if (config.freeze !== 'backbone') return 'the backbone trains (freeze "none")';
+  if (!config.augment) return undefined;
+  const a = { ...AUGMENT_DEFAULTS, ...config.augment };
+  const pixels = (['rotate', 'brightness', 'contrast', 'saturation', 'noise'] as const).filter((k) => a[k] > 0).map((k) => `${k} ${a[k]}`);
+  if (augmenter.resize !== augmenter.size) pixels.unshift(`resize ${augmenter.resize} (random crops)`);
+  if (pixels.length === 0) return undefined;
+  return `augment ${pixels.join(', ')} changes pixels (only flip can be cached: set those to 0 and resize to ${augmenter.size}, or augment false)`;
+}
+
+/** Training batches of one epoch from cached embeddings, flipped as the loader would flip them. */
+function* cachedBatches(features: FeatureCache, augmenter: Augmenter, records: DataRecord[], epoch: number, skip: number, config: TrainConfig): Generator<StepBatch> {
+  // The same per-image draws as createBatchLoader: one seed per record, in order.
+  const rng = epochRandom(config.seed, epoch);
+  const mirrored = records.map(() => augmenter.draw(seededRandom(Math.floor(rng() * 2 ** 32))).flip);
+  for (let i = skip; i + config.batchSize <= records.length; i += config.batchSize) {
+    const chunk = records.slice(i, i + config.batchSize);
+    yield { labels: Int32Array.from(chunk, (r) => r.label), embeddings: features.gather(chunk, mirrored.slice(i, i + config.batchSize)) };
   }
 }
 
@@ -209,13 +230,15 @@ function curvePanels(records: EpochRecord[]): Panel[] {
   ];
 }
 
+const newRunning = (): TrainState['running'] => ({ loss: [0, 0, 0, 0], seconds: 0, trust: 0 });
+
 /**
  * Trains (or resumes) a run into `out`.
  *
  * @example
  * const cfg = validateTrainConfig(JSON.parse(await readFile('configs/demo.json', 'utf8')));
  * const train = await openDataSpec(parseDataSpec('folder:data/synth/train,group=prefix'), cfg.model.classes);
- * await trainArbex({ config: cfg, train, out: 'runs/demo' });
+ * await trainArbex({ config: cfg, train, out: 'runs/demo', cache: '.cache/features' });
  */
 export async function trainArbex(options: Partial<TrainOptions> & Pick<TrainOptions, 'config' | 'train' | 'out'>): Promise<TrainResult> {
   const o: TrainOptions = {
@@ -241,15 +264,22 @@ export async function trainArbex(options: Partial<TrainOptions> & Pick<TrainOpti
 
   let model: Arbex;
   let state: TrainState;
+  let saved: { step: number; moments: Map<string, tf.Tensor> } | null = null;
   if (o.resume) {
-    const saved = JSON.parse(await readFile(configFile, 'utf8').catch(() => 'null')) as TrainConfig | null;
-    if (!saved) throw new Error(`${configFile}: missing; nothing to resume in ${out}`);
-    if (JSON.stringify({ ...saved, epochs: 0 }) !== JSON.stringify({ ...config, epochs: 0 })) {
+    const first = JSON.parse(await readFile(configFile, 'utf8').catch(() => 'null')) as TrainConfig | null;
+    if (!first) throw new Error(`${configFile}: missing; nothing to resume in ${out}`);
+    if (JSON.stringify({ ...first, epochs: 0 }) !== JSON.stringify({ ...config, epochs: 0 })) {
       throw new Error(`${out}: the training config differs from the one the run started with (only epochs may change on resume)`);
     }
-    state = await readTrainState(lastDir);
-    model = await loadArbex(lastDir);
-    log(`resume: from epoch ${state.epoch + 1}${state.stepInEpoch ? ` step ${state.stepInEpoch + 1}` : ''} (global step ${state.step}); Adam restarts`);
+    const checkpoint = await readCheckpoint(lastDir);
+    ({ state, model } = checkpoint);
+    saved = checkpoint.optimizer;
+    if (!saved) {
+      // A checkpoint from before exact resume: no optimizer state and no history inside.
+      state.history = (await readEpochRecords(metricsFile)).filter((r) => r.epoch <= state.epoch);
+      log(`resume: ${lastDir} holds no optimizer state (an older checkpoint): Adam restarts from zero moments`);
+    }
+    log(`resume: from epoch ${state.epoch + 1}${state.stepInEpoch ? ` step ${state.stepInEpoch + 1}` : ''} (global step ${state.step})${saved ? `, Adam at step ${saved.step}` : ''}`);
   } else {
     if (config.classWeights) {
       const labels = new Int32Array(train.counts.records);
@@ -262,28 +292,34 @@ export async function trainArbex(options: Partial<TrainOptions> & Pick<TrainOpti
       await loadWeights(o.init, model.store, { prefix: 'extractor.' });
       log(`init: extractor weights from ${o.init}`);
     }
-    state = { epoch: 0, stepInEpoch: 0, step: 0, best: null };
-    await writeJson(configFile, config);
+    state = { epoch: 0, stepInEpoch: 0, step: 0, best: null, running: newRunning(), history: [] };
+    await writeAtomic(configFile, JSON.stringify(config, null, 2) + '\n');
   }
-  // Lines past the checkpoint belong to work that is being redone.
-  const history = (await readEpochRecords(metricsFile)).filter((r) => r.epoch <= state.epoch);
-  await writeFile(metricsFile, history.map((r) => JSON.stringify(r) + '\n').join(''));
+  // metrics.jsonl is the checkpoint's history: lines past it belong to work being redone.
+  await writeAtomic(metricsFile, state.history.map((r) => JSON.stringify(r) + '\n').join(''));
 
   const S = model.config.extractor.inputSize;
-  const sampler = refineSampler(train, { perGroup: config.perGroup, perClass: config.perClass, seed: config.seed });
-  const augmenter = createAugmenter(config.augment ? { size: S, ...config.augment } : { size: S, resize: S, flip: 0, rotate: 0, brightness: 0, contrast: 0, saturation: 0, noise: 0 });
-  const loader = createBatchLoader(train, { augmenter, batchSize: config.batchSize, train: true, shuffle: false, dropLast: true, seed: config.seed, prefetch: 2 });
   const vars = stepVariables(model, config);
-  const optimizer = tf.train.adam(config.learningRate);
-  log(`model: ${model.extractor.paramCount} extractor + ${model.head.variables().reduce((n, v) => n + v.size, 0)} head parameters; training ${vars.reduce((n, v) => n + v.size, 0)} (objective ${config.objective}, freeze ${config.freeze})`);
-
+  const adam = createAdam(vars);
+  let trainFeatures: FeatureCache | undefined;
+  let valFeatures: FeatureCache | undefined;
   let stopped = false;
   const epochs: EpochRecord[] = [];
-  const checkpoint = async (dir: string) => {
-    await saveArbex(dir, model);
-    await writeJson(path.join(dir, STATE_FILE), state);
-  };
   try {
+    if (saved) adam.restore(saved.step, saved.moments);
+    const sampler = refineSampler(train, { perGroup: config.perGroup, perClass: config.perClass, seed: config.seed });
+    const augmenter = createAugmenter(config.augment ? { size: S, ...config.augment } : { size: S, resize: S, flip: 0, rotate: 0, brightness: 0, contrast: 0, saturation: 0, noise: 0 });
+    const loader = createBatchLoader(train, { augmenter, batchSize: config.batchSize, train: true, shuffle: false, dropLast: true, seed: config.seed, prefetch: 2 });
+    log(`model: ${model.extractor.paramCount} extractor + ${model.head.variables().reduce((n, v) => n + v.size, 0)} head parameters; training ${[...vars.values()].reduce((n, v) => n + v.size, 0)} (objective ${config.objective}, freeze ${config.freeze})`);
+
+    if (o.cache !== undefined && config.freeze === 'backbone') {
+      const cacheOptions = { model, dir: o.cache, batchSize: config.evalBatchSize, log, progress: o.progress };
+      const blocker = cacheBlocker(config, augmenter);
+      if (blocker) log(`cache: training batches run the extractor: ${blocker}`);
+      else trainFeatures = await openFeatureCache({ ...cacheOptions, dataset: train, name: 'train' });
+      if (val) valFeatures = await openFeatureCache({ ...cacheOptions, dataset: val, name: 'val' });
+    }
+
     for (let epoch = state.epoch; epoch < config.epochs && !stopped; epoch++) {
       const t0 = performance.now();
       const drawn = await sampler.epoch(epoch);
@@ -292,25 +328,26 @@ export async function trainArbex(options: Partial<TrainOptions> & Pick<TrainOpti
       if (stepsPerEpoch < 1) throw new Error(`an epoch has ${drawn.records.length} images, fewer than batchSize ${config.batchSize}`);
       const totalSteps = stepsPerEpoch * config.epochs;
       if (state.step === 0 && config.anchorInit === 'means' && model.config.head.anchorsPerClass > 0 && config.objective === 'arbex') {
-        await initAnchors(model, train, drawn.records.slice(0, Math.max(256, 8 * classes.length)), config.evalBatchSize);
+        await initAnchors(model, train, drawn.records.slice(0, Math.max(256, 8 * classes.length)), config.evalBatchSize, trainFeatures);
       }
       const learningRate = learningRateAt(epoch, config);
-      // AdamOptimizer reads this field on every update; a new optimizer per epoch would drop
-      // Adam's moment estimates.
-      (optimizer as unknown as { learningRate: number }).learningRate = learningRate;
-      const sums = [0, 0, 0, 0];
-      let n = 0;
-      let trust = 0;
-      const skip = state.stepInEpoch;
-      for await (const b of loader.batches(drawn.records.slice(skip * config.batchSize, stepsPerEpoch * config.batchSize), epoch)) {
-        trust = trustAt(state.step, totalSteps);
-        const losses = trainStep(model, config, vars, optimizer, b.images, b.labels, trust);
+      const records = drawn.records.slice(0, stepsPerEpoch * config.batchSize);
+      const skip = state.stepInEpoch * config.batchSize;
+      const batches = trainFeatures ? cachedBatches(trainFeatures, augmenter, records, epoch, skip, config) : loader.batches(records, epoch, skip);
+      const { running } = state;
+      let tick = t0;
+      for await (const b of batches) {
+        const trust = trustAt(state.step, totalSteps);
+        const losses = trainStep(model, config, vars, adam, b, { trust, learningRate, random: stepRandom(config.seed, state.step) });
         if (!losses.every(Number.isFinite)) throw new Error(`loss is not finite at step ${state.step + 1} (${losses.join(', ')})`);
-        losses.forEach((v, i) => (sums[i] += v));
-        n++;
+        losses.forEach((v, i) => (running.loss[i]! += v));
+        running.trust = trust;
         state.step++;
         state.stepInEpoch++;
-        o.progress.update(state.stepInEpoch, stepsPerEpoch, `epoch ${epoch + 1}/${config.epochs} loss ${(sums[0]! / n).toFixed(4)} τ ${trust.toFixed(2)}`);
+        const now = performance.now();
+        running.seconds += (now - tick) / 1000;
+        tick = now;
+        o.progress.update(state.stepInEpoch, stepsPerEpoch, `epoch ${epoch + 1}/${config.epochs} loss ${(running.loss[0]! / state.stepInEpoch).toFixed(4)} τ ${trust.toFixed(2)}`);
         o.onStep?.({ epoch, step: state.step, loss: losses[0]!, trust });
         if (o.signal?.aborted) {
           stopped = true;
@@ -319,28 +356,26 @@ export async function trainArbex(options: Partial<TrainOptions> & Pick<TrainOpti
       }
       o.progress.end();
       if (stopped) {
-        await checkpoint(lastDir);
+        await writeCheckpoint(lastDir, { model, state, adam });
         log(`stopped: saved ${lastDir} at epoch ${epoch + 1} step ${state.stepInEpoch}/${stepsPerEpoch}; continue with --resume`);
         break;
       }
       let evaluation: Evaluation | undefined;
-      if (val) evaluation = await evaluate(model, val, { batchSize: config.evalBatchSize });
+      if (val) evaluation = await evaluate(model, val, { batchSize: config.evalBatchSize, ...(valFeatures ? { features: valFeatures } : {}) });
       const chosen = evaluation && (config.objective === 'ce' ? evaluation.primary : evaluation.corrected);
       const score = chosen ? chosen.macroF1 : -Infinity;
       const isBest = !state.best || state.best.macroF1 === null || score > state.best.macroF1;
-      state.epoch = epoch + 1;
-      state.stepInEpoch = 0;
-      if (isBest) state.best = { epoch: epoch + 1, macroF1: chosen?.macroF1 ?? null, accuracy: chosen?.accuracy ?? null };
+      const n = Math.max(1, state.stepInEpoch);
       const record: EpochRecord = {
         epoch: epoch + 1,
         step: state.step,
-        seconds: Math.round((performance.now() - t0) / 100) / 10,
+        seconds: Math.round((running.seconds + (performance.now() - tick) / 1000) * 10) / 10,
         learningRate,
-        trust,
-        loss: sums[0]! / Math.max(1, n),
-        lossCd: sums[1]! / Math.max(1, n),
-        lossA: sums[2]! / Math.max(1, n),
-        lossC: sums[3]! / Math.max(1, n),
+        trust: running.trust,
+        loss: running.loss[0]! / n,
+        lossCd: running.loss[1]! / n,
+        lossA: running.loss[2]! / n,
+        lossC: running.loss[3]! / n,
         val: evaluation
           ? {
               accuracy: evaluation.corrected.accuracy,
@@ -352,24 +387,31 @@ export async function trainArbex(options: Partial<TrainOptions> & Pick<TrainOpti
           : null,
         best: isBest,
       };
-      await checkpoint(lastDir);
-      if (isBest) {
-        await checkpoint(bestDir);
-        if (evaluation) await writeJson(path.join(bestDir, 'metrics.json'), { epoch: epoch + 1, corrected: evaluation.corrected, primary: evaluation.primary });
-      }
+      state = {
+        ...state,
+        epoch: epoch + 1,
+        stepInEpoch: 0,
+        best: isBest ? { epoch: epoch + 1, macroF1: chosen?.macroF1 ?? null, accuracy: chosen?.accuracy ?? null } : state.best,
+        running: newRunning(),
+        history: [...state.history, record],
+      };
+      // best/ before last/: a crash in between resumes from the previous last/ and redoes this
+      // epoch exactly, rewriting best/ the same way.
+      if (isBest) await writeCheckpoint(bestDir, { model, state, json: evaluation ? { 'metrics.json': { epoch: epoch + 1, corrected: evaluation.corrected, primary: evaluation.primary } } : {} });
+      await writeCheckpoint(lastDir, { model, state, adam });
       epochs.push(record);
-      history.push(record);
       await writeFile(metricsFile, JSON.stringify(record) + '\n', { flag: 'a' });
-      await writeCurvesPng(path.join(out, 'curves.png'), curvePanels(history));
+      await writeCurvesPng(path.join(out, 'curves.png'), curvePanels(state.history));
       const v = record.val;
       log(
         `epoch ${record.epoch}/${config.epochs}: loss ${record.loss.toFixed(4)} (cd ${record.lossCd.toFixed(4)} a ${record.lossA.toFixed(4)} c ${record.lossC.toFixed(4)})` +
           (v ? ` val acc ${v.accuracy.toFixed(4)} F1 ${v.macroF1.toFixed(4)} (primary ${v.primaryAccuracy.toFixed(4)} / ${v.primaryMacroF1.toFixed(4)})` : '') +
-          ` lr ${learningRate.toExponential(2)} τ ${trust.toFixed(2)} ${formatDuration(record.seconds)}${isBest ? ' *best' : ''}`,
+          ` lr ${learningRate.toExponential(2)} τ ${record.trust.toFixed(2)} ${formatDuration(record.seconds)}${isBest ? ' *best' : ''}`,
       );
     }
   } finally {
-    optimizer.dispose();
+    if (saved) tf.dispose([...saved.moments.values()]);
+    adam.dispose();
     model.dispose();
   }
   return { state, stopped, epochs };
