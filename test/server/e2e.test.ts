@@ -135,18 +135,14 @@ describe('server over the real engine', { skip }, () => {
     assert.deepEqual(jsonl.map((l) => FrameOutput.parse(JSON.parse(l)).frame), [...Array(done.framesDone).keys()]);
   });
 
-  it('fails a job on an uploaded file that is not a video, with the reason', async () => {
+  it('refuses an uploaded file that is not a video before queuing it, with ffmpeg\'s reason', async () => {
     const form = new FormData();
     form.append('file', new Blob(['plain text, not a video\n']), 'notes.mp4');
     const res = await api('/api/jobs', { method: 'POST', body: form });
-    assert.equal(res.status, 201);
-    const { id } = JobInfo.parse(await res.json());
-    const job = await waitFor(async () => {
-      const j = JobInfo.parse(await (await api(`/api/jobs/${id}`)).json());
-      return j.state === 'failed' || j.state === 'done' ? j : undefined;
-    }, 20_000, 'failed job');
-    assert.equal(job.state, 'failed');
-    assert.ok(job.error && job.error.length > 0);
+    assert.equal(res.status, 422);
+    const body = (await res.json()) as { error: string; detail: string };
+    assert.equal(body.error, 'not a video');
+    assert.match(body.detail, /^not a video: notes\.mp4: /);
   });
 });
 
@@ -172,7 +168,7 @@ describe('arbex serve', { skip }, () => {
     await writeFile(script, `const { run } = await import(${JSON.stringify(path.join(ROOT, 'src/cli/serve.ts'))});\nprocess.exitCode = await run(process.argv.slice(2));\n`);
     child = spawn(process.execPath, ['--import', 'tsx', script, '--port', '0', '--no-demo', '--weights', weights], {
       cwd: ROOT,
-      env: { ...process.env, ARBEX_TOKEN: token, ARBEX_MEDIA_DIRS: MEDIA, PORT: '' },
+      env: { ...process.env, ARBEX_TOKEN: token, ARBEX_MEDIA_DIRS: MEDIA, ARBEX_DATA_DIR: path.join(weights, 'data'), PORT: '' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '';
