@@ -3,12 +3,15 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { initBackend } from '../backends/index.js';
-import { readSettings } from '../env.js';
+import { readSettings, ROOT } from '../env.js';
 import { loadArbex } from '../model/arbex.js';
-import { createProgress, evaluate, openDataSpec, parseDataSpec, trainArbex, validateTrainConfig } from '../model/train/index.js';
+import { createProgress, evaluate, openDataSpec, openFeatureCache, parseDataSpec, trainArbex, validateTrainConfig } from '../model/train/index.js';
 
-const USAGE = `usage: arbex train --config FILE --data KIND:PATH [--val KIND:PATH] [--test KIND:PATH] [--init DIR] --out DIR
-       arbex train --resume --out DIR [--epochs N]
+/** Default root of the feature cache: git-ignored, inside the checkout. */
+const DEFAULT_CACHE = path.join(ROOT, '.cache', 'features');
+
+const USAGE = `usage: arbex train --config FILE --data KIND:PATH [--val KIND:PATH] [--test KIND:PATH] [--init DIR] --out DIR [--cache DIR | --no-cache]
+       arbex train --resume --out DIR [--epochs N] [--cache DIR | --no-cache]
 
 Trains an ARBEx model (extractor + head). KIND:PATH is one of
   folder:DIR[,group=prefix|folder|file]     <DIR>/<class>/<image>; group=prefix groups <id>_<n>.png by <id>
@@ -18,9 +21,21 @@ Trains an ARBEx model (extractor + head). KIND:PATH is one of
   fer2013csv:FILE[,usage=Training|PublicTest|PrivateTest]   Kaggle fer2013.csv; join splits with +
 
 Writes <out>/last/ every epoch, <out>/best/ (best validation macro F1), <out>/metrics.jsonl and
-<out>/curves.png. Ctrl-C saves <out>/last/ at the end of the current step; --resume continues
-from it (Adam's moments restart). With --test, the best checkpoint is evaluated on that set at
-the end and the result written to <out>/test.json.
+<out>/curves.png. With --test, the best checkpoint is evaluated on that set at the end and the
+result written to <out>/test.json.
+
+Resume: <out>/last/ holds the weights, Adam's moments and step, the position in the run and the
+history, written atomically. Ctrl-C saves it at the end of the current step (exit status 130);
+'arbex train --resume --out DIR', in this or any later session, continues exactly: the finished
+run equals one that was never stopped. After a crash it continues from the last epoch saved.
+
+Feature cache: with "freeze": "backbone" in the config, each image's embedding and its mirror's
+are computed once and stored under --cache DIR (default: .cache/features in the arbex checkout),
+keyed by the extractor's weights, the preprocessing and the data files; a change to any of them
+is a miss and a rebuild. Validation, --test and the anchor initialisation always read it; the
+training batches read it when the augmentation is at most a flip ("augment": false, or resize
+equal to the inputSize with rotate, brightness, contrast, saturation and noise 0), and otherwise
+run the extractor every step, saying why in the log.
 
 options:
   --config FILE   training config (JSON; see docs/TRAINING.md)
@@ -30,7 +45,18 @@ options:
   --out DIR       run folder
   --init DIR      start from the extractor weights of the model in DIR (same extractor config)
   --resume        continue the run in --out (its saved config and data)
-  --epochs N      change the number of epochs (e.g. to extend a resumed run)`;
+  --epochs N      change the number of epochs (e.g. to extend a resumed run)
+  --cache DIR     feature cache folder for a frozen backbone (default .cache/features in the checkout)
+  --no-cache      run the frozen extractor on every pass instead
+
+examples:
+  arbex train --config configs/demo.json --data folder:data/synth-demo/train,group=prefix \\
+    --val folder:data/synth-demo/val --out runs/demo
+  arbex train --resume --out runs/demo                 continue after Ctrl-C, a crash or in a new session
+  arbex train --resume --out runs/demo --epochs 60     extend a finished run
+  arbex train --config configs/head-cached.json --init weights/demo \\
+    --data folder:data/synth-demo/train,group=prefix --val folder:data/synth-demo/val --out runs/head
+                                                       head only, on cached features of weights/demo's extractor`;
 
 interface RunFile {
   data: string;
@@ -50,6 +76,8 @@ export async function run(argv: string[]): Promise<number> {
       resume: { type: 'boolean' },
       init: { type: 'string' },
       epochs: { type: 'string' },
+      cache: { type: 'string' },
+      'no-cache': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -59,6 +87,8 @@ export async function run(argv: string[]): Promise<number> {
   }
   const out = values.out;
   if (!out) throw new Error(`--out is required\n\n${USAGE}`);
+  if (values.cache !== undefined && values['no-cache']) throw new Error('--cache and --no-cache exclude each other');
+  const cache = values['no-cache'] ? undefined : path.resolve(values.cache ?? DEFAULT_CACHE);
   const runFile = path.join(out, 'run.json');
   let configJson: unknown;
   let specs: RunFile;
@@ -106,6 +136,7 @@ export async function run(argv: string[]): Promise<number> {
       out,
       resume: values.resume === true,
       ...(values.init ? { init: values.init } : {}),
+      ...(cache ? { cache } : {}),
       signal: controller.signal,
       progress: createProgress({ tty: process.stderr.isTTY === true }),
     });
@@ -119,7 +150,9 @@ export async function run(argv: string[]): Promise<number> {
   if (testSpec) {
     const model = await loadArbex(path.join(out, 'best'));
     try {
-      const e = await evaluate(model, await openDataSpec(testSpec, classes), { batchSize: config.evalBatchSize });
+      const test = await openDataSpec(testSpec, classes);
+      const features = cache && config.freeze === 'backbone' ? await openFeatureCache({ model, dataset: test, dir: cache, batchSize: config.evalBatchSize, name: 'test', log: (line) => console.error(line) }) : undefined;
+      const e = await evaluate(model, test, { batchSize: config.evalBatchSize, ...(features ? { features } : {}) });
       const summary = {
         data: specs.test,
         count: e.corrected.count,
