@@ -5,9 +5,12 @@
  *   rafdb:data/RAF-DB/basic[,partition=train|test|all]
  *   abaw:data/abaw[,annotations=EXPR/Train_Set][,images=cropped_aligned]
  *   fer2013csv:data/fer2013.csv[,usage=Training|PublicTest|PrivateTest, several joined by +]
+ * Every kind also takes `noise=P[,noiseSeed=S]`: P % of the labels moved to another class
+ * (symmetric label noise, for robustness experiments; validation and test sets stay clean).
  */
 import path from 'node:path';
 import { openAbaw, openCsvDataset, openFer2013Csv, openFolderDataset, openRafDb, type Dataset, type Fer2013Usage } from '../data/index.js';
+import { withLabelNoise } from '../data/noise.js';
 
 export const DATA_KINDS = ['folder', 'csv', 'rafdb', 'abaw', 'fer2013csv'] as const;
 export type DataKind = (typeof DATA_KINDS)[number];
@@ -26,6 +29,9 @@ const OPTIONS: Record<DataKind, string[]> = {
   fer2013csv: ['usage'],
 };
 
+/** Options every kind takes. */
+const COMMON_OPTIONS = ['noise', 'noiseSeed'];
+
 export function parseDataSpec(text: string): DataSpec {
   const colon = text.indexOf(':');
   const kind = text.slice(0, colon) as DataKind;
@@ -38,8 +44,9 @@ export function parseDataSpec(text: string): DataSpec {
   for (const pair of pairs) {
     const eq = pair.indexOf('=');
     const key = pair.slice(0, eq);
-    if (eq < 1 || !OPTIONS[kind].includes(key)) {
-      throw new Error(`data "${text}": "${pair}" is not an option of ${kind} (${OPTIONS[kind].map((o) => `${o}=...`).join(', ') || 'none'})`);
+    const allowed = [...OPTIONS[kind], ...COMMON_OPTIONS];
+    if (eq < 1 || !allowed.includes(key)) {
+      throw new Error(`data "${text}": "${pair}" is not an option of ${kind} (${allowed.map((o) => `${o}=...`).join(', ')})`);
     }
     options[key] = pair.slice(eq + 1);
   }
@@ -71,6 +78,17 @@ function folderGrouping(mode: string | undefined): ((rel: string) => string) | u
  * const ds = await openDataSpec(parseDataSpec('folder:data/synth/train,group=prefix'), config.model.classes);
  */
 export async function openDataSpec(spec: DataSpec, classes: readonly string[]): Promise<Dataset> {
+  const dataset = await openReader(spec, classes);
+  const { noise, noiseSeed } = spec.options;
+  if (noise === undefined) return dataset;
+  const percent = Number(noise);
+  const seed = Number(noiseSeed ?? 1);
+  if (!(percent >= 0 && percent <= 100)) throw new Error(`data option noise must be a percentage within 0..100 (got "${noise}")`);
+  if (!Number.isInteger(seed) || seed < 0) throw new Error(`data option noiseSeed must be an integer >= 0 (got "${noiseSeed}")`);
+  return withLabelNoise(dataset, { percent, seed });
+}
+
+async function openReader(spec: DataSpec, classes: readonly string[]): Promise<Dataset> {
   const o = spec.options;
   switch (spec.kind) {
     case 'folder':
