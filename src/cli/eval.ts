@@ -1,4 +1,7 @@
-/** `arbex eval`: frame-level expression evaluation on Aff-Wild2 / ABAW annotations. */
+/**
+ * `arbex eval`: expression evaluation on images sorted into class folders (`--images`), or
+ * frame-level evaluation on Aff-Wild2 / ABAW annotations (`--annotations`).
+ */
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { initBackend } from '../backends/index.js';
@@ -9,6 +12,8 @@ import {
   collectCrops,
   collectVideos,
   createProgress,
+  evaluateImages,
+  imagesReportHtml,
   openAtomic,
   predictionLine,
   predictionsHeader,
@@ -18,13 +23,34 @@ import {
   scoreSeries,
   writeFileAtomic,
   type EvalReport,
+  type ImagesReport,
   type MissingPolicy,
 } from '../eval/index.js';
 import { intOption, smoothingOption, windowList } from '../eval/options.js';
 import { loadFaceModel } from '../model/arbex.js';
+import { createFaceDetector } from '../pipeline/detect/index.js';
 import { createEngine } from '../pipeline/engine.js';
 
-const USAGE = `usage: arbex eval --annotations DIR (--crops DIR | --videos DIR) [options]
+const IMAGES_USAGE = `usage: arbex eval --images DIR [--crops] [options]
+
+Scores the model on DIR/<class>/<image>: one folder per class, named like a model class or a
+usual synonym (angry/anger, happy/happiness, sad/sadness, fear/fearful, disgust/disgusted,
+surprise/surprised, neutral, contempt; any case). --crops: each image is a face crop, resized to
+the model's input and fed as is. Without it the largest face in each image is detected and cropped
+as the live pipeline crops it; an image without a face counts as missing, and wrong.
+
+options:
+  --weights DIR      model directory (default: ARBEX_WEIGHTS or weights/demo)
+  --border F         without --crops: black border added on each side before detection, as a
+                     fraction of the image's longer side (default 0.5; see docs/EVAL.md)
+  --out FILE         report as JSON
+  --html FILE        report as a self-contained HTML page
+  --batch-size N     images per model call (default 32)
+  --workers N        model worker threads (default 0: in this thread)`;
+
+const USAGE = `${IMAGES_USAGE}
+
+usage: arbex eval --annotations DIR (--crops DIR | --videos DIR) [options]
 
 Scores frame-level expression predictions against ABAW annotation files (header
 Neutral,Anger,Disgust,Fear,Happiness,Sadness,Surprise,Other; line i+1 = frame i; -1 not scored).
@@ -58,7 +84,86 @@ function summary(r: EvalReport): string {
   return lines.join('\n');
 }
 
+function imagesSummary(r: ImagesReport): string {
+  const pct = (x: number) => (100 * x).toFixed(2);
+  return [
+    `accuracy ${pct(r.accuracy)}  macro F1 ${pct(r.macroF1)} (over ${r.macroF1Classes.length} classes with images)  accuracy on found faces ${pct(r.foundAccuracy)}`,
+    `images: ${r.images}, ${r.missing} without a face; ${r.imagesPerSecond.toFixed(1)} images/s`,
+    ...r.perClass.map((c) => `  ${c.class.padEnd(10)} P ${pct(c.precision).padStart(6)}  R ${pct(c.recall).padStart(6)}  F1 ${pct(c.f1).padStart(6)}  n ${c.support}`),
+  ].join('\n');
+}
+
+/** Aborts `controller` on Ctrl-C while `work` runs; 130 (and nothing written) when it did. */
+async function interruptible<T>(controller: AbortController, work: () => Promise<T>): Promise<T | 130> {
+  const onSigint = () => controller.abort();
+  process.once('SIGINT', onSigint);
+  try {
+    return await work();
+  } catch (e) {
+    if (controller.signal.aborted) {
+      console.error('\narbex: interrupted; nothing was written');
+      return 130;
+    }
+    throw e;
+  } finally {
+    process.removeListener('SIGINT', onSigint);
+  }
+}
+
+async function runImages(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      help: { type: 'boolean', short: 'h' },
+      images: { type: 'string' },
+      crops: { type: 'boolean' },
+      weights: { type: 'string' },
+      border: { type: 'string' },
+      out: { type: 'string', short: 'o' },
+      html: { type: 'string' },
+      'batch-size': { type: 'string' },
+      workers: { type: 'string' },
+    },
+  });
+  if (values.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  if (positionals.length > 0 || !values.images) {
+    console.error(IMAGES_USAGE);
+    return 2;
+  }
+  const border = values.border === undefined ? undefined : Number(values.border);
+  if (border !== undefined && !(border >= 0)) throw new Error(`--border must be a number >= 0 (got "${values.border}")`);
+  if (border !== undefined && values.crops) throw new Error('--border applies to detection; leave it out with --crops');
+  const batchSize = intOption('batch-size', values['batch-size'], 32, 1);
+  const workers = intOption('workers', values.workers, 0, 0);
+  const settings = readSettings();
+  await initBackend(settings.backend);
+  const model = await loadFaceModel(values.weights ?? settings.weightsDir, { workers });
+  const detector = values.crops ? undefined : await createFaceDetector({ detectEvery: 1 });
+  const controller = new AbortController();
+  const progress = createProgress('images');
+  const report = await interruptible(controller, async () => {
+    try {
+      const r = await evaluateImages({ dir: values.images!, model, detector, batchSize, ...(border !== undefined ? { border } : {}), signal: controller.signal, onProgress: progress.update });
+      progress.finish();
+      return r;
+    } finally {
+      model.dispose();
+      detector?.dispose();
+    }
+  });
+  if (report === 130) return 130;
+  if (values.out) await writeFileAtomic(values.out, `${JSON.stringify(report, null, 2)}\n`);
+  if (values.html) await writeFileAtomic(values.html, imagesReportHtml(report));
+  console.log(imagesSummary(report));
+  return 0;
+}
+
 export async function run(argv: string[]): Promise<number> {
+  if (argv.some((a) => a === '--images' || a.startsWith('--images='))) return runImages(argv);
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
@@ -104,35 +209,27 @@ export async function run(argv: string[]): Promise<number> {
   const modelClasses = [...model.classes];
   abawIndexOf(modelClasses);
   const controller = new AbortController();
-  const onSigint = () => controller.abort();
-  process.once('SIGINT', onSigint);
   const progress = createProgress(values.crops ? 'crops' : 'videos');
-  let raw;
-  try {
+  const raw = await interruptible(controller, async () => {
+    let series;
     if (values.crops) {
       try {
-        raw = await collectCrops(annotations, values.crops, model, { batchSize, signal: controller.signal, onProgress: progress.update });
+        series = await collectCrops(annotations, values.crops, model, { batchSize, signal: controller.signal, onProgress: progress.update });
       } finally {
         model.dispose();
       }
     } else {
       const engine = await createEngine({ model, settings, batch: { maxBatch: batchSize } });
       try {
-        raw = await collectVideos(annotations, values.videos!, engine, { signal: controller.signal, onProgress: progress.update });
+        series = await collectVideos(annotations, values.videos!, engine, { signal: controller.signal, onProgress: progress.update });
       } finally {
         await engine.close();
       }
     }
     progress.finish();
-  } catch (e) {
-    if (controller.signal.aborted) {
-      console.error('\narbex: interrupted; nothing was written');
-      return 130;
-    }
-    throw e;
-  } finally {
-    process.removeListener('SIGINT', onSigint);
-  }
+    return series;
+  });
+  if (raw === 130) return 130;
 
   const { report, rows, predictions } = scoreSeries(annotations, raw, { mode: values.crops ? 'crops' : 'videos', modelClasses, smoothing, missing, sweep });
   if (values.predictions) {

@@ -9,7 +9,8 @@
  */
 export { AnnotationError, checkFrameCount, readAnnotation, readAnnotationDir, splitAnnotationName, type Annotation, type Side } from './annotations.js';
 export { collectCrops, collectVideos, findVideo, pickTrack, scoreSeries, type EvalReport, type Evaluation, type FrameCounts, type RawSeries, type ScoreOptions } from './evaluate.js';
-export { confusionSvg, reportHtml } from './html.js';
+export { confusionSvg, imagesReportHtml, reportHtml } from './html.js';
+export { evaluateImages, NO_FACE, type ImagesOptions, type ImagesReport } from './images.js';
 export { formatOf, labelToFile, videosIn, type LabelFileOptions, type LabelFileResult, type LabelFormat } from './label.js';
 export { openAtomic, writeFileAtomic, type AtomicFile } from './output.js';
 export { predictionLine, predictionsHeader, readPredictions, type PredictionRow } from './predictions.js';

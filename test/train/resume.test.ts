@@ -181,6 +181,21 @@ describe('exact resume (tiny preset, every generator on)', () => {
     assert.ok(diff <= 1e-6, `weights differ by ${diff}`);
   });
 
+  test('a checkpoint written before exact resume (no optimizer, no history) still resumes, with a warning', async () => {
+    const out = path.join(dir, 'legacy');
+    const controller = new AbortController();
+    await trainArbex({ config, train, out, signal: controller.signal, onStep: (s) => s.step === 3 && controller.abort(), ...quiet });
+    const last = path.join(out, 'last');
+    const { epoch, stepInEpoch, step, best } = JSON.parse(await readFile(path.join(last, 'state.json'), 'utf8'));
+    await writeFile(path.join(last, 'state.json'), JSON.stringify({ epoch, stepInEpoch, step, best }));
+    await rm(path.join(last, 'optimizer'), { recursive: true });
+    const lines: string[] = [];
+    const result = await trainArbex({ config, train, out, resume: true, ...quiet, log: (l) => lines.push(l) });
+    assert.ok(lines.some((l) => l.includes('holds no optimizer state (an older checkpoint): Adam restarts from zero moments')), lines.join('\n'));
+    assert.deepEqual(result.state.history.map((r) => r.epoch), [1, 2, 3]);
+    assert.deepEqual((await epochLines(out)).map((l) => l.epoch), [1, 2, 3]);
+  });
+
   test('CLI: Ctrl-C in one process, --resume in another, equals the run never stopped', async () => {
     const cfgFile = path.join(dir, 'cfg.json');
     await writeFile(cfgFile, JSON.stringify(CONFIG_JSON));

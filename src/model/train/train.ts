@@ -187,7 +187,7 @@ async function initAnchors(model: Arbex, dataset: Dataset, records: DataRecord[]
  * they can: the backbone must be frozen and the augmentation at most a flip (a mirrored image's
  * embedding is cached too); crops, rotation, colour jitter and noise change the pixels.
  */
-export function cacheBlocker(config: TrainConfig, augmenter: Augmenter): string | undefined {
+function cacheBlocker(config: TrainConfig, augmenter: Augmenter): string | undefined {
   if (config.freeze !== 'backbone') return 'the backbone trains (freeze "none")';
   if (!config.augment) return undefined;
   const a = { ...AUGMENT_DEFAULTS, ...config.augment };
