@@ -204,7 +204,10 @@ describe('feature cache (tiny preset)', () => {
     const runLines: string[] = [];
     const options = { config, train, val, cache: path.join(dir, 'train-cache'), log: (l: string) => runLines.push(l), progress: createProgress({ write: () => undefined }) };
     await trainArbex({ ...options, out: path.join(dir, 'rotate') });
-    assert.ok(runLines.includes('cache: training batches run the extractor: augment rotate 5 changes pixels (only flip can be cached: set those to 0 and resize to 40, or augment false)'), runLines.join('\n'));
+    assert.ok(
+      runLines.includes('cache: training batches run the extractor: augment rotate 5 changes pixels; only flip can be cached: give "augment": { "resize": 40, "rotate": 0, "brightness": 0, "contrast": 0, "saturation": 0, "noise": 0, "flip": ... } or false'),
+      runLines.join('\n'),
+    );
     assert.ok(runLines.some((l) => /^cache: hit [0-9a-f]{32} val/.test(l)), 'validation reads the cache built by the previous test');
     assert.ok(!runLines.some((l) => / train \(/.test(l)), 'no training cache is built');
   });

@@ -182,19 +182,27 @@ async function initAnchors(model: Arbex, dataset: Dataset, records: DataRecord[]
   }
 }
 
+/** Augmentations that change an image's pixels beyond a flip (resize aside). */
+const AUGMENT_KEYS = ['rotate', 'brightness', 'contrast', 'saturation', 'noise'] as const;
+
 /**
- * Why training batches cannot come from the feature cache under this config, or undefined when
- * they can: the backbone must be frozen and the augmentation at most a flip (a mirrored image's
- * embedding is cached too); crops, rotation, colour jitter and noise change the pixels.
+ * Why the training batches of a frozen backbone cannot come from the feature cache, or undefined
+ * when they can: the augmentation must be at most a flip (a mirrored image's embedding is cached
+ * too); random crops, rotation, colour jitter and noise change the pixels.
  */
 function cacheBlocker(config: TrainConfig, augmenter: Augmenter): string | undefined {
-  if (config.freeze !== 'backbone') return 'the backbone trains (freeze "none")';
-  if (!config.augment) return undefined;
-  const a = { ...AUGMENT_DEFAULTS, ...config.augment };
-  const pixels = (['rotate', 'brightness', 'contrast', 'saturation', 'noise'] as const).filter((k) => a[k] > 0).map((k) => `${k} ${a[k]}`);
+  const augment = config.augment;
+  if (!augment) return undefined;
+  const a = { ...AUGMENT_DEFAULTS, ...augment };
+  const pixels = AUGMENT_KEYS.filter((k) => a[k] > 0).map((k) => `${k} ${a[k]}`);
   if (augmenter.resize !== augmenter.size) pixels.unshift(`resize ${augmenter.resize} (random crops)`);
   if (pixels.length === 0) return undefined;
-  return `augment ${pixels.join(', ')} changes pixels (only flip can be cached: set those to 0 and resize to ${augmenter.size}, or augment false)`;
+  const left = (['resize', ...AUGMENT_KEYS] as const).filter((k) => !(k in augment));
+  return (
+    `augment ${pixels.join(', ')} changes pixels; only flip can be cached: give "augment": { "resize": ${augmenter.size}, ` +
+    `"rotate": 0, "brightness": 0, "contrast": 0, "saturation": 0, "noise": 0, "flip": ... } or false` +
+    (left.length ? ` (${left.join(', ')} left out take their defaults)` : '')
+  );
 }
 
 /** Training batches of one epoch from cached embeddings, flipped as the loader would flip them. */
