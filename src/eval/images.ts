@@ -144,7 +144,9 @@ export async function evaluateImages(options: Partial<ImagesOptions> & Pick<Imag
     const entry = folders.get(folder) ?? { folder, class: classes[record.label]!, images: 0 };
     entry.images++;
     folders.set(folder, entry);
-    const crop = detector ? await detectCrop(record.path, model, detector, border) : await dataset.load(record, model.inputSize);
+    const crop = await (detector ? detectCrop(record.path, model, detector, border) : dataset.load(record, model.inputSize)).catch((e: Error) => {
+      throw new Error(`${record.path}: ${e.message}`);
+    });
     if (crop === null) {
       truth.push(record.label);
       predicted.push(classes.length);

@@ -255,6 +255,16 @@ describe('bad folders and options', () => {
     await assert.rejects(evaluateImages({ dir: flat, model }), { message: new RegExp(`^${flat}: no images in class folders \\(expected <dir>/<class>/<image>`) });
   });
 
+  test('an image that does not decode stops the run, naming the file', async () => {
+    const root = path.join(dir, 'corrupt');
+    await solid(path.join(root, 'happy', 'a.png'), BLUE);
+    await mkdir(path.join(root, 'sad'));
+    await writeFile(path.join(root, 'sad', 'b.jpg'), 'not a JPEG');
+    const file = path.join(root, 'sad', 'b.jpg');
+    await assert.rejects(evaluateImages({ dir: root, model }), (e: Error) => e.message.startsWith(`${file}: `));
+    await assert.rejects(evaluateImages({ dir: root, model, detector: { detect: async () => [], reset: () => undefined, dispose: () => undefined } }), (e: Error) => e.message.startsWith(`${file}: `));
+  });
+
   test('CLI: usage errors and option checks', async () => {
     const root = path.join(dir, 'crops');
     await assert.rejects(evalCli(['--images']), /--images <value>' argument missing/);
