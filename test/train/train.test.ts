@@ -80,7 +80,7 @@ describe('training config', () => {
     assert.deepEqual(parseDataSpec('abaw:/d,annotations=A/Train,images=img'), { kind: 'abaw', path: '/d', options: { annotations: 'A/Train', images: 'img' } });
     assert.throws(() => parseDataSpec('data/x'), /expected kind:path with kind one of folder, csv, rafdb, abaw/);
     assert.throws(() => parseDataSpec('csv:'), /the path is empty/);
-    assert.throws(() => parseDataSpec('rafdb:/r,split=train'), /"split=train" is not an option of rafdb \(partition=...\)/);
+    assert.throws(() => parseDataSpec('rafdb:/r,split=train'), /"split=train" is not an option of rafdb \(partition=..., noise=..., noiseSeed=...\)/);
   });
 });
 
