@@ -1,5 +1,6 @@
 /** `arbex train`: trains an ARBEx model from a JSON config on any supported data set. */
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { initBackend } from '../backends/index.js';
@@ -48,6 +49,7 @@ options:
   --epochs N      change the number of epochs (e.g. to extend a resumed run)
   --cache DIR     feature cache folder for a frozen backbone (default .cache/features in the checkout)
   --no-cache      run the frozen extractor on every pass instead
+  --cache-workers N  worker threads that build a missing cache (default: one per CPU core)
 
 examples:
   arbex train --config configs/demo.json --data folder:data/synth-demo/train,group=prefix \\
@@ -78,6 +80,7 @@ export async function run(argv: string[]): Promise<number> {
       epochs: { type: 'string' },
       cache: { type: 'string' },
       'no-cache': { type: 'boolean' },
+      'cache-workers': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -89,6 +92,8 @@ export async function run(argv: string[]): Promise<number> {
   if (!out) throw new Error(`--out is required\n\n${USAGE}`);
   if (values.cache !== undefined && values['no-cache']) throw new Error('--cache and --no-cache exclude each other');
   const cache = values['no-cache'] ? undefined : path.resolve(values.cache ?? DEFAULT_CACHE);
+  const cacheWorkers = Number(values['cache-workers'] ?? os.availableParallelism());
+  if (!Number.isInteger(cacheWorkers) || cacheWorkers < 0) throw new Error(`--cache-workers must be an integer >= 0 (got "${values['cache-workers']}")`);
   const runFile = path.join(out, 'run.json');
   let configJson: unknown;
   let specs: RunFile;
@@ -136,7 +141,7 @@ export async function run(argv: string[]): Promise<number> {
       out,
       resume: values.resume === true,
       ...(values.init ? { init: values.init } : {}),
-      ...(cache ? { cache } : {}),
+      ...(cache ? { cache, cacheWorkers } : {}),
       signal: controller.signal,
       progress: createProgress({ tty: process.stderr.isTTY === true }),
     });
@@ -151,7 +156,7 @@ export async function run(argv: string[]): Promise<number> {
     const model = await loadArbex(path.join(out, 'best'));
     try {
       const test = await openDataSpec(testSpec, classes);
-      const features = cache && config.freeze === 'backbone' ? await openFeatureCache({ model, dataset: test, dir: cache, batchSize: config.evalBatchSize, name: 'test', log: (line) => console.error(line) }) : undefined;
+      const features = cache && config.freeze === 'backbone' ? await openFeatureCache({ model, dataset: test, dir: cache, batchSize: config.evalBatchSize, name: 'test', log: (line) => console.error(line), workers: cacheWorkers }) : undefined;
       const e = await evaluate(model, test, { batchSize: config.evalBatchSize, ...(features ? { features } : {}) });
       const summary = {
         data: specs.test,

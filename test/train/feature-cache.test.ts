@@ -101,6 +101,20 @@ describe('feature cache (tiny preset)', () => {
     assert.equal(tf.memory().numTensors, tensors, 'no tensor left behind');
   });
 
+  test('a cache built in worker threads holds the embeddings built in this thread', async () => {
+    const records = await all(train);
+    const here = await open(model);
+    const workers = await openFeatureCache({ model, dataset: train, dir: path.join(dir, 'cache-workers'), batchSize: 8, name: 'train', log, workers: 2 });
+    assert.equal(workers.hit, false);
+    assert.equal(workers.key, here.key);
+    const mirrored = records.map((_, i) => i % 2 === 1);
+    for (const m of [undefined, mirrored]) {
+      const a = here.gather(records, m);
+      const b = workers.gather(records, m);
+      assert.ok(a.every((v, i) => Math.abs(v - b[i]!) <= 1e-5), 'worker and in-thread embeddings differ');
+    }
+  });
+
   test('the key changes with a backbone weight, a BatchNorm statistic, the inputSize, the crop template and an image file', async () => {
     const base = await open(model);
     const expectMiss = async (m: Pick<Arbex, 'embed' | 'config' | 'store'>, what: string, dataset = train): Promise<FeatureCache> => {

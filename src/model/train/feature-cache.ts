@@ -43,6 +43,11 @@ export interface FeatureCacheOptions {
   name: string;
   log: (line: string) => void;
   progress?: Progress;
+  /**
+   * Worker threads that build a missing cache (each with its own copy of the extractor); 0
+   * builds in this thread. The embeddings are the same either way.
+   */
+  workers?: number;
 }
 
 export interface FeatureCache {
@@ -159,26 +164,71 @@ async function readCached(dir: string, expected: Pick<Index, 'key' | 'count' | '
   return values;
 }
 
+/** Embeds a batch of images [n, S, S, 3] followed by their mirrors: [2n, D] values. */
+type Embedder = { embed(images: Float32Array, n: number): Promise<Float32Array>; close(): Promise<void> };
+
+function inThread(o: FeatureCacheOptions, S: number): Embedder {
+  return {
+    async embed(images, n) {
+      const e = tf.tidy(() => {
+        const x = tf.tensor4d(images, [n, S, S, 3]);
+        return o.model.embed(tf.concat([x, tf.reverse(x, 2)]), INFER);
+      });
+      const values = (await e.data()) as Float32Array;
+      e.dispose();
+      return values;
+    },
+    close: async () => undefined,
+  };
+}
+
+/** Rows of an NHWC batch mirrored left to right, after the batch itself. */
+function withMirrors(images: Float32Array, n: number, S: number): Float32Array {
+  const out = new Float32Array(2 * images.length);
+  out.set(images);
+  const row = S * 3;
+  for (let r = 0; r < n * S; r++) {
+    const src = r * row;
+    const dst = images.length + r * row;
+    for (let x = 0; x < S; x++) out.set(images.subarray(src + (S - 1 - x) * 3, src + (S - x) * 3), dst + x * 3);
+  }
+  return out;
+}
+
+async function inWorkers(o: FeatureCacheOptions, S: number, workers: number): Promise<Embedder> {
+  const { createWorkerPool, snapshotParams } = await import('../../backends/worker-pool.js');
+  const { EXTRACTOR_WORKER_MODULE } = await import('../extractor/worker.js');
+  const weights = Object.fromEntries(Object.entries(snapshotParams(o.model.store)).filter(([n]) => n.startsWith('extractor.')));
+  const pool = await createWorkerPool({ module: EXTRACTOR_WORKER_MODULE, spec: { config: o.model.config.extractor, name: 'extractor', weights }, size: workers });
+  return {
+    async embed(images, n) {
+      const { embedding } = await pool.predict({ data: withMirrors(images, n, S), shape: [2 * n, S, S, 3] });
+      return embedding!.data;
+    },
+    close: () => pool.close(),
+  };
+}
+
 /** Embeds every record and its mirror: [count, 2, D]. */
 async function build(o: FeatureCacheOptions, records: DataRecord[], dim: number): Promise<Float32Array> {
   const S = o.model.config.extractor.inputSize;
   const features = new Float32Array(records.length * 2 * dim);
   const loader = createBatchLoader(o.dataset, { augmenter: createAugmenter({ size: S }), batchSize: o.batchSize, train: false, shuffle: false, prefetch: 2 });
-  let row = 0;
-  for await (const b of loader.batches(records)) {
-    const e = tf.tidy(() => {
-      const x = tf.tensor4d(b.images, [b.count, S, S, 3]);
-      return o.model.embed(tf.concat([x, tf.reverse(x, 2)]), INFER);
-    });
-    const values = (await e.data()) as Float32Array;
-    e.dispose();
-    if (values.length !== 2 * b.count * dim) throw new Error(`feature cache: the extractor gave ${values.length / (2 * b.count)} values per image, its config says D = ${dim}`);
-    for (let i = 0; i < b.count; i++) {
-      features.set(values.subarray(i * dim, (i + 1) * dim), (row + i) * 2 * dim);
-      features.set(values.subarray((b.count + i) * dim, (b.count + i + 1) * dim), ((row + i) * 2 + 1) * dim);
+  const embedder = o.workers ? await inWorkers(o, S, o.workers) : inThread(o, S);
+  try {
+    let row = 0;
+    for await (const b of loader.batches(records)) {
+      const values = await embedder.embed(b.images, b.count);
+      if (values.length !== 2 * b.count * dim) throw new Error(`feature cache: the extractor gave ${values.length / (2 * b.count)} values per image, its config says D = ${dim}`);
+      for (let i = 0; i < b.count; i++) {
+        features.set(values.subarray(i * dim, (i + 1) * dim), (row + i) * 2 * dim);
+        features.set(values.subarray((b.count + i) * dim, (b.count + i + 1) * dim), ((row + i) * 2 + 1) * dim);
+      }
+      row += b.count;
+      o.progress?.update(row, records.length, `feature cache (${o.name})`);
     }
-    row += b.count;
-    o.progress?.update(row, records.length, `feature cache (${o.name})`);
+  } finally {
+    await embedder.close();
   }
   o.progress?.end();
   return features;

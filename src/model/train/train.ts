@@ -61,6 +61,8 @@ export interface TrainOptions {
    * absent: every pass runs the extractor.
    */
   cache?: string;
+  /** Worker threads that build a missing feature cache (0: this thread). */
+  cacheWorkers?: number;
   /** Aborting stops the run at the end of the current step, after saving `<out>/last/`. */
   signal?: AbortSignal;
   log: (line: string) => void;
@@ -321,7 +323,7 @@ export async function trainArbex(options: Partial<TrainOptions> & Pick<TrainOpti
     log(`model: ${model.extractor.paramCount} extractor + ${model.head.variables().reduce((n, v) => n + v.size, 0)} head parameters; training ${[...vars.values()].reduce((n, v) => n + v.size, 0)} (objective ${config.objective}, freeze ${config.freeze})`);
 
     if (o.cache !== undefined && config.freeze === 'backbone') {
-      const cacheOptions = { model, dir: o.cache, batchSize: config.evalBatchSize, log, progress: o.progress };
+      const cacheOptions = { model, dir: o.cache, batchSize: config.evalBatchSize, log, progress: o.progress, workers: o.cacheWorkers ?? 0 };
       const blocker = cacheBlocker(config, augmenter);
       if (blocker) log(`cache: training batches run the extractor: ${blocker}`);
       else trainFeatures = await openFeatureCache({ ...cacheOptions, dataset: train, name: 'train' });
