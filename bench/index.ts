@@ -12,6 +12,7 @@ const benches: Record<string, () => Promise<Bench>> = {
   extractor: () => import('./extractor.js'),
   pipeline: () => import('./pipeline.js'),
   accuracy: () => import('./accuracy.js'),
+  server: () => import('./server.js'),
 };
 
 async function main(name: string | undefined, args: string[]): Promise<void> {

