@@ -122,8 +122,9 @@ export function createJobs(options: JobsOptions): Jobs {
   const jobs = new Map<string, Job>();
   const queue: Job[] = [];
   let running = 0;
-  /** Bytes of uploads in progress, and of the inputs of unfinished uploaded jobs. */
+  /** Bytes of uploads in progress. */
   let reservedBytes = 0;
+  /** Bytes of the inputs of unfinished uploaded jobs. */
   let jobUploadBytes = 0;
   let closed = false;
   let pruneTimer: NodeJS.Timeout | undefined;
@@ -231,14 +232,14 @@ export function createJobs(options: JobsOptions): Jobs {
     }
   };
 
+  const tooManyUploads = () =>
+    new HttpError(429, 'too many uploads', `uploads waiting to be labelled hold ${limits.maxQueuedUploadBytes} bytes, the limit; try again when some jobs have run`);
   const assertRoom = (upload = false) => {
     if (queue.length >= limits.maxQueuedJobs) {
       throw new HttpError(429, 'too many jobs', `${queue.length} jobs are queued, the limit is ${limits.maxQueuedJobs}; try again when some have run`);
     }
     if (upload && heldUploadBytes() >= limits.maxQueuedUploadBytes) throw tooManyUploads();
   };
-  const tooManyUploads = () =>
-    new HttpError(429, 'too many uploads', `uploads waiting to be labelled hold ${limits.maxQueuedUploadBytes} bytes, the limit; try again when some jobs have run`);
 
   return {
     async restore() {
@@ -251,7 +252,7 @@ export function createJobs(options: JobsOptions): Jobs {
         jobs.set(i.id, job);
         if (FINISHED.includes(i.state)) continue;
         if (i.state === 'running' && record.attempts >= maxAttempts) {
-          await end(job, 'failed', `interrupted ${record.attempts} times by a server stop, not run again`);
+          await end(job, 'failed', `interrupted ${record.attempts} times by the server dying while it ran; not run again`);
           continue;
         }
         Object.assign(i, { state: 'queued', framesDone: 0, startedAt: undefined });
