@@ -15,7 +15,6 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { initBackend } from '../src/backends/index.js';
-import { ROOT } from '../src/env.js';
 import { openSource, type FileSource } from '../src/ingest/index.js';
 import { createArbex, saveArbex, loadFaceModel, validateArbexConfig } from '../src/model/arbex.js';
 import { createParams } from '../src/model/nn/params.js';
@@ -24,9 +23,9 @@ import { createFaceDetector } from '../src/pipeline/detect/index.js';
 import { createEngine } from '../src/pipeline/engine.js';
 import { createFrameProcessor } from '../src/pipeline/process.js';
 import type { FacePrediction } from '../src/model/types.js';
+import { FACE_PAN as CLIP } from '../test/fixtures/media.js';
 import { describeMachine } from './machine.js';
 
-const CLIP = path.resolve(ROOT, '../shared/media/face_pan.mp4');
 const CLASSES = ['Neutral', 'Anger', 'Disgust', 'Fear', 'Happiness', 'Sadness', 'Surprise', 'Other'];
 
 const fileSource = (file: string): FileSource => ({ kind: 'file', path: file, input: file });

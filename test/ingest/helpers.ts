@@ -5,11 +5,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import ffmpegInstaller from '@ffmpeg-installer/ffmpeg';
+import { FACE_PAN, MEDIA } from '../fixtures/media.js';
+
+// The fixture media (test/fixtures/media.ts), re-exported for the ingest tests.
+export { FACE_PAN, MEDIA };
 
 const run = promisify(execFile);
 
-export const MEDIA = path.resolve(import.meta.dirname, '../../../shared/media');
-export const FACE_PAN = path.join(MEDIA, 'face_pan.mp4');
 export const FFMPEG = ffmpegInstaller.path;
 // The system interpreter: python3-gi is installed for it, not for any pyenv/venv python on PATH.
 export const SYSTEM_PYTHON = '/usr/bin/python3';

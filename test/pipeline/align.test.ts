@@ -11,8 +11,7 @@ import {
 } from '../../src/pipeline/align/index.js';
 import { createFaceDetector } from '../../src/pipeline/detect/index.js';
 import type { Landmarks5 } from '../../src/pipeline/types.js';
-
-const MEDIA = path.resolve(import.meta.dirname, '../../../shared/media');
+import { MEDIA } from '../fixtures/media.js';
 
 function assertAffineClose(a: Affine, b: Affine, tol: number) {
   a.forEach((v, i) => assert.ok(Math.abs(v - b[i]) < tol, `entry ${i}: ${v} vs ${b[i]}`));

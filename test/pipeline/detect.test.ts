@@ -15,8 +15,7 @@ import { applyAffine } from '../../src/pipeline/align/index.js';
 import { fileHandler } from '../../src/model/weights/fs-io.js';
 import { createTracker } from '../../src/pipeline/track/index.js';
 import type { Box, Frame } from '../../src/pipeline/types.js';
-
-const MEDIA = path.resolve(import.meta.dirname, '../../../shared/media');
+import { MEDIA } from '../fixtures/media.js';
 
 async function toFrame(img: Sharp, index = 0): Promise<Frame> {
   const { data, info } = await img.removeAlpha().raw().toBuffer({ resolveWithObject: true });

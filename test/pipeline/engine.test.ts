@@ -8,8 +8,8 @@ import path from 'node:path';
 import { createEngine } from '../../src/pipeline/engine.js';
 import type { FaceModel, FacePrediction } from '../../src/model/types.js';
 import type { FrameOutput, StreamEvent } from '../../src/pipeline/types.js';
+import { MEDIA } from '../fixtures/media.js';
 
-const MEDIA = path.resolve(import.meta.dirname, '../../../shared/media');
 const CLASSES = ['a', 'b', 'c'];
 
 /**

@@ -21,9 +21,8 @@ import type { Engine, FrameOutput as Output } from '../../src/pipeline/types.js'
 import { createServer, type ArbexServer } from '../../src/server/index.js';
 import { FrameOutput, JobInfo, ServerMessage, StreamInfo } from '../../src/server/schemas.js';
 import { waitFor } from './helpers.js';
+import { FACE_PAN as VIDEO, MEDIA } from '../fixtures/media.js';
 
-const MEDIA = path.resolve(import.meta.dirname, '../../../shared/media');
-const VIDEO = path.join(MEDIA, 'face_pan.mp4');
 const skip = existsSync(VIDEO) ? false : `${VIDEO} is absent`;
 const CLASSES = ['Neutral', 'Happiness', 'Surprise'];
 
