@@ -46,7 +46,9 @@ export function openApiDocument(): object {
           responses: {
             '201': ok('opened', { type: 'object', properties: { id: { type: 'string' } }, required: ['id'] }),
             '400': err('bad body'),
+            '413': err('body over 64 KiB'),
             '422': err('refused source'),
+            '429': err('too many streams open'),
             ...common,
           },
         },
@@ -88,9 +90,11 @@ export function openApiDocument(): object {
           responses: {
             '201': ok('queued', ref('JobInfo')),
             '400': err('bad body'),
-            '413': err('upload too large'),
+            '413': err('upload too large, JSON body over 64 KiB, or video over the duration, frame or frame-size limits'),
             '415': err('neither JSON nor multipart'),
-            '422': err('path refused'),
+            '422': err('path refused, or not a video'),
+            '429': err('job queue full, or the queued uploads hold their byte budget'),
+            '507': err('no space left to store the upload'),
             ...common,
           },
         },
