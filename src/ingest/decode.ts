@@ -18,6 +18,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import ffmpeg from 'fluent-ffmpeg';
+import type { GuardRoute } from './guard.js';
 import type { Source } from './source.js';
 
 /** What the source itself reports (before scaling or rate changes). */
@@ -56,6 +57,8 @@ export interface DecodeConfig {
   /** Files: stop with an error on corrupt data (`-xerror`) instead of skipping it. */
   strict: boolean;
   rtspTransport: 'tcp' | 'udp';
+  /** Network sources: the URL to open and the proxy to connect through, from the source's guard (guard.ts). */
+  route?: GuardRoute;
 }
 
 export interface DecodeHandlers {
@@ -93,10 +96,10 @@ function inputOptions(c: DecodeConfig): string[] {
         ...(c.loop ? ['-stream_loop', '-1'] : []),
       ];
     case 'rtsp':
-      return [...common, '-protocol_whitelist', 'rtsp,rtsps,rtp,srtp,udp,tcp,tls', '-rtsp_transport', c.rtspTransport];
+      return [...common, '-protocol_whitelist', 'rtsp,rtsps,rtp,srtp,udp,tcp,tls,httpproxy', '-rtsp_transport', c.rtspTransport];
     case 'http':
       // Only network protocols: an HLS playlist must not be able to point at local files.
-      return [...common, '-protocol_whitelist', 'http,https,tls,tcp,crypto'];
+      return [...common, '-protocol_whitelist', 'http,https,tls,tcp,crypto,httpproxy'];
     case 'v4l2':
       return [...common, '-f', 'v4l2'];
   }
@@ -210,7 +213,7 @@ export function startDecode(config: DecodeConfig, handlers: DecodeHandlers): Dec
   // killing ffmpeg 20 ms later, which would race with a normal end.
   const out = new PassThrough({ emitClose: false });
   const command = ffmpeg({ stdoutLines: 40 })
-    .input(inputTarget(config.source))
+    .input(config.route?.target ?? inputTarget(config.source))
     .inputOptions(...inputOptions(config))
     .outputOptions('-map', '0:v:0', '-an', '-sn', '-dn', '-vf', chain, '-vsync', 'passthrough', '-f', 'rawvideo', '-pix_fmt', 'rgb24');
 
@@ -218,6 +221,15 @@ export function startDecode(config: DecodeConfig, handlers: DecodeHandlers): Dec
   // its own, so this command's path lookup is answered directly.
   (command as unknown as { _getFfmpegPath: (cb: (err: null, path: string) => void) => void })._getFfmpegPath = (cb) =>
     cb(null, config.ffmpegPath);
+  if (config.route) {
+    // Every HTTP request and TLS connection ffmpeg makes goes through the guard's proxy (ffmpeg
+    // reads http_proxy for both); a no_proxy inherited from our environment must not exempt any.
+    const { no_proxy: _, ...env } = process.env;
+    const spawnOptions = { env: { ...env, http_proxy: config.route.httpProxy } };
+    const internals = command as unknown as { _spawnFfmpeg: (args: string[], options: object, ...rest: unknown[]) => void };
+    const spawn = internals._spawnFfmpeg;
+    internals._spawnFfmpeg = (args, options, ...rest) => spawn.call(command, args, { ...options, ...spawnOptions }, ...rest);
+  }
 
   let proc: ChildProcess | undefined;
   let killRequested = false;

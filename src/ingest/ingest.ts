@@ -11,7 +11,10 @@
 import type { Frame } from '../pipeline/types.js';
 import { startDecode, type DecodeSession, type SourceInfo } from './decode.js';
 import { defaultFfmpeg } from './ffmpeg.js';
-import type { Source } from './source.js';
+import { createSourceGuard, type GuardRoute } from './guard.js';
+import { createAddressPolicy, type NetworkPolicy } from './policy.js';
+import { redact } from './redact.js';
+import { SourceError, type Source } from './source.js';
 
 export type IngestState = 'connecting' | 'live' | 'stalled' | 'reconnecting' | 'ended' | 'failed';
 
@@ -21,8 +24,13 @@ export interface StateEvent {
   source: string;
   /** Wall-clock time of the change (ms since epoch). */
   at: number;
-  /** Why: set on stalled, reconnecting and failed. */
+  /** Why: set on stalled, reconnecting and failed. It may quote the source: `redact` it before it leaves the server. */
   error?: string;
+  /**
+   * For logs, not for clients: what really happened when `error` is the uniform "could not
+   * connect" of a network source (connection refused, timed out, ffmpeg's diagnosis...).
+   */
+  detail?: string;
   /** Reconnect attempt number (connecting, reconnecting). */
   attempt?: number;
   /** Wait before the next attempt (reconnecting). */
@@ -74,6 +82,11 @@ export interface IngestOptions {
   reconnect?: Partial<ReconnectOptions>;
   /** Time ffmpeg gets to exit after SIGTERM before SIGKILL. */
   stopGraceMs?: number;
+  /**
+   * Network sources: the addresses they may reach (policy.ts), enforced on every connection ffmpeg
+   * makes, redirects included (guard.ts). Default: not loopback, link-local, metadata or unspecified.
+   */
+  network?: Partial<NetworkPolicy>;
   /** Called on every state change, starting with the first `connecting`. */
   onState?: (event: StateEvent) => void;
 }
@@ -126,6 +139,15 @@ export function openSource(source: Source, options: IngestOptions = {}): IngestS
   if (o.size && !(positiveInt(o.size.width) && positiveInt(o.size.height))) throw new Error('size needs a positive integer width and height');
   if (!positiveInt(o.maxSide)) throw new Error(`maxSide must be a positive integer (got ${o.maxSide})`);
 
+  // Network sources reach the network only through a guard that checks every destination.
+  const guard =
+    source.kind === 'rtsp' || source.kind === 'http'
+      ? createSourceGuard(source, { policy: createAddressPolicy(options.network), rtspTransport: o.rtspTransport })
+      : undefined;
+  // One message for every failure to reach a network source, so that clients cannot tell a closed
+  // port from an open one that speaks something else; the difference goes to `detail`.
+  const unreachable = `could not connect to ${redact(source.input)}`;
+
   const openedAt = performance.now();
   const stats: IngestStats = { framesIn: 0, framesOut: 0, drops: 0, reconnects: 0, state: 'connecting' };
   let info: SourceInfo | undefined;
@@ -137,6 +159,7 @@ export function openSource(source: Source, options: IngestOptions = {}): IngestS
   const killing = new Set<Promise<void>>();
   let paused = false;
   let attempt = 0;
+  let connections = 0;
   let reconnectTimer: NodeJS.Timeout | undefined;
   let stallTimer: NodeJS.Timeout | undefined;
 
@@ -157,6 +180,7 @@ export function openSource(source: Source, options: IngestOptions = {}): IngestS
 
   function settle(): void {
     finalState = true;
+    void guard?.close();
     clearTimeout(reconnectTimer);
     clearTimeout(stallTimer);
     if (waiter && queue.length === 0) wake();
@@ -164,9 +188,9 @@ export function openSource(source: Source, options: IngestOptions = {}): IngestS
     doneWaiters = [];
   }
 
-  function fail(error: Error): void {
+  function fail(error: Error, detail?: string): void {
     failure = error;
-    setState('failed', { error: error.message });
+    setState('failed', { error: error.message, ...(detail ? { detail } : {}) });
     settle();
   }
 
@@ -209,9 +233,12 @@ export function openSource(source: Source, options: IngestOptions = {}): IngestS
     clearTimeout(stallTimer);
     stallTimer = setTimeout(() => {
       const reason = `no frame for ${o.stallTimeoutMs} ms`;
-      setState('stalled', { error: reason });
+      const refusal = guard?.outcome().refusal;
+      const never = guard !== undefined && connectionFrames === 0;
+      setState('stalled', never ? { error: unreachable, detail: reason } : { error: reason });
       dropSession();
-      scheduleReconnect(new Error(reason));
+      if (refusal) return fail(new SourceError(refusal));
+      scheduleReconnect(new Error(never ? unreachable : reason), never ? reason : undefined);
     }, o.stallTimeoutMs);
   }
 
@@ -224,11 +251,11 @@ export function openSource(source: Source, options: IngestOptions = {}): IngestS
     indexBase += connectionFrames;
   }
 
-  function scheduleReconnect(error: Error): void {
+  function scheduleReconnect(error: Error, detail?: string): void {
     attempt++;
-    if (attempt > backoff.maxAttempts) return fail(error);
+    if (attempt > backoff.maxAttempts) return fail(error, detail);
     const delayMs = Math.min(backoff.maxDelayMs, backoff.initialDelayMs * backoff.factor ** (attempt - 1));
-    setState('reconnecting', { error: error.message, attempt, delayMs });
+    setState('reconnecting', { error: error.message, ...(detail ? { detail } : {}), attempt, delayMs });
     stats.reconnects++;
     reconnectTimer = setTimeout(connect, delayMs);
   }
@@ -237,6 +264,23 @@ export function openSource(source: Source, options: IngestOptions = {}): IngestS
     setState('connecting', attempt > 0 ? { attempt } : {});
     connectionFrames = 0;
     paused = false;
+    armStallTimer();
+    if (!guard) return startSession(undefined);
+    const connection = ++connections;
+    guard.open().then(
+      (route) => {
+        if (!finalState && connection === connections) startSession(route);
+      },
+      (e: Error) => {
+        if (finalState || connection !== connections) return;
+        clearTimeout(stallTimer);
+        if (e instanceof SourceError) fail(e);
+        else scheduleReconnect(new Error(unreachable), e.message);
+      },
+    );
+  }
+
+  function startSession(route: GuardRoute | undefined): void {
     const current: DecodeSession = startDecode(
       {
         ffmpegPath: o.ffmpegPath,
@@ -248,6 +292,7 @@ export function openSource(source: Source, options: IngestOptions = {}): IngestS
         loop: o.loop,
         strict: o.strict,
         rtspTransport: o.rtspTransport,
+        route,
       },
       {
         onInfo: (i) => {
@@ -271,9 +316,19 @@ export function openSource(source: Source, options: IngestOptions = {}): IngestS
           const hadFrames = connectionFrames > 0;
           session = undefined;
           indexBase += connectionFrames;
-          if (o.live) return scheduleReconnect(error ?? new Error(hadFrames ? 'stream ended' : 'stream ended before any frame'));
+          const seen = guard?.outcome();
+          if (seen?.refusal) {
+            clearTimeout(stallTimer);
+            return fail(new SourceError(seen.refusal));
+          }
+          let detail: string | undefined;
+          if (guard && !hadFrames) {
+            detail = seen?.failure ?? error?.message ?? 'stream ended before any frame';
+            error = new Error(unreachable);
+          }
+          if (o.live) return scheduleReconnect(error ?? new Error(hadFrames ? 'stream ended' : 'stream ended before any frame'), detail);
           clearTimeout(stallTimer);
-          if (error) return fail(error);
+          if (error) return fail(error, detail);
           if (stats.framesIn === 0) return fail(new Error(`no video frames could be decoded from ${source.input}`));
           setState('ended');
           settle();
@@ -281,7 +336,6 @@ export function openSource(source: Source, options: IngestOptions = {}): IngestS
       },
     );
     session = current;
-    armStallTimer();
   }
 
   const iterator: AsyncIterableIterator<Frame> = {
@@ -316,7 +370,7 @@ export function openSource(source: Source, options: IngestOptions = {}): IngestS
     }
     queue.length = 0;
     dropSession();
-    await Promise.all(killing);
+    await Promise.all([...killing, guard?.close()]);
   }
 
   connect();

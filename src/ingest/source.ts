@@ -6,7 +6,10 @@
  * here, before any process starts.
  */
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
+import { createAddressPolicy, type NetworkPolicy } from './policy.js';
+import { redact } from './redact.js';
 
 export type SourceKind = 'file' | 'rtsp' | 'http' | 'v4l2';
 
@@ -44,6 +47,12 @@ export type Source = FileSource | RtspSource | HttpSource | V4l2Source;
 export interface ParseSourceOptions {
   /** Folders from which local files may be read (typically `readSettings().mediaDirs`). */
   mediaDirs: string[];
+  /**
+   * Where network sources may connect (policy.ts); default: not to loopback, link-local, metadata
+   * or unspecified addresses. A URL whose host is such an IP literal is refused here; host names
+   * are checked when ingest connects.
+   */
+  network?: Partial<NetworkPolicy>;
 }
 
 const NETWORK_SCHEMES: Record<string, 'rtsp' | 'http'> = {
@@ -90,14 +99,17 @@ function parseFile(input: string, mediaDirs: string[]): FileSource {
   return { kind: 'file', path: real, input };
 }
 
-function parseUrl(input: string, kind: 'rtsp' | 'http'): RtspSource | HttpSource {
+function parseUrl(input: string, kind: 'rtsp' | 'http', network: Partial<NetworkPolicy>): RtspSource | HttpSource {
   let url: URL;
   try {
     url = new URL(input);
   } catch {
-    throw new SourceError(`Invalid URL: ${input}`);
+    throw new SourceError(`Invalid URL: ${redact(input)}`);
   }
-  if (!url.hostname) throw new SourceError(`URL has no host: ${input}`);
+  if (!url.hostname) throw new SourceError(`URL has no host: ${redact(input)}`);
+  const literal = url.hostname.replace(/^\[(.*)\]$/, '$1');
+  const refusal = net.isIP(literal) ? createAddressPolicy(network).refusal(literal) : undefined;
+  if (refusal) throw new SourceError(`Source refused: ${literal} is ${refusal}`);
   return { kind, url: url.href, input } as RtspSource | HttpSource;
 }
 
@@ -109,7 +121,7 @@ function parseUrl(input: string, kind: 'rtsp' | 'http'): RtspSource | HttpSource
  * const src = parseSource('rtsp://cam.local/stream', { mediaDirs: readSettings().mediaDirs });
  * const file = parseSource('clip.mp4', { mediaDirs: ['/srv/media'] }); // -> /srv/media/clip.mp4
  */
-export function parseSource(input: string, { mediaDirs }: ParseSourceOptions): Source {
+export function parseSource(input: string, { mediaDirs, network = {} }: ParseSourceOptions): Source {
   if (typeof input !== 'string' || input.trim() === '') throw new SourceError('Source is empty');
   if (input !== input.trim()) throw new SourceError(`Source has leading or trailing whitespace: ${JSON.stringify(input)}`);
   if (/[\u0000-\u001f\u007f]/.test(input)) throw new SourceError('Source contains control characters');
@@ -121,7 +133,7 @@ export function parseSource(input: string, { mediaDirs }: ParseSourceOptions): S
     if (kind === undefined) {
       throw new SourceError(`Protocol "${scheme}:" is not allowed (allowed: rtsp, rtsps, http, https, local files, /dev/videoN)`);
     }
-    return parseUrl(input, kind);
+    return parseUrl(input, kind, network);
   }
   if (V4L2_DEVICE.test(input)) return { kind: 'v4l2', device: input, input };
   return parseFile(input, mediaDirs);

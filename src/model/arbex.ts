@@ -1,5 +1,5 @@
 /**
- * The whole ARBEx model (ARBEX-SPEC §1–5): the POSTER++-style extractor f_θ and the
+ * The whole ARBEx model (docs/MODEL-SPEC.md §1–5): the POSTER++-style extractor f_θ and the
  * reliability-balancing head h_φ in one parameter store, configured by one plain-JSON object,
  * saved as one model directory, and served to the product as a `FaceModel`.
  */

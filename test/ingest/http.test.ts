@@ -32,6 +32,9 @@ async function collect(src: ReturnType<typeof openSource>): Promise<Frame[]> {
 
 const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
 
+// The test servers listen on loopback, which network sources may reach only when told so.
+const network = { allowLoopback: true };
+
 describe('HTTP ingest', () => {
   let dir: string;
   let base: string;
@@ -69,20 +72,21 @@ describe('HTTP ingest', () => {
   });
 
   test('progressive MP4 read as a file: every frame, exact indices', async () => {
-    const frames = await collect(openSource(parseSource(`${base}/face_pan.mp4`, { mediaDirs: [] }), { live: false, maxSide: 32 }));
+    const frames = await collect(openSource(parseSource(`${base}/face_pan.mp4`, { mediaDirs: [], network }), { network, live: false, maxSide: 32 }));
     assert.deepEqual(frames.map((f) => f.index), range(125));
     assert.ok(frames.every((f) => f.width === 32 && f.height === 24));
   });
 
   test('HLS playlist', async () => {
-    const frames = await collect(openSource(parseSource(`${base}/index.m3u8`, { mediaDirs: [] }), { live: false }));
+    const frames = await collect(openSource(parseSource(`${base}/index.m3u8`, { mediaDirs: [], network }), { network, live: false }));
     assert.deepEqual(frames.map((f) => f.index), range(50));
     assert.ok(frames.every((f) => f.width === 80 && f.height === 60 && f.data.length === 80 * 60 * 3));
   });
 
   test('MJPEG stream: live frames, then a reconnect when the stream ends', async (t) => {
     const events: StateEvent[] = [];
-    const src = openSource(parseSource(`${base}/cam.mjpeg`, { mediaDirs: [] }), {
+    const src = openSource(parseSource(`${base}/cam.mjpeg`, { mediaDirs: [], network }), {
+      network,
       reconnect: { initialDelayMs: 50 },
       onState: (e) => events.push(e),
     });
@@ -102,14 +106,17 @@ describe('HTTP ingest', () => {
 
   test('a stream that never sends a frame stalls, is retried, then fails', async (t) => {
     const events: StateEvent[] = [];
-    const src = openSource(parseSource(silentUrl, { mediaDirs: [] }), {
+    const src = openSource(parseSource(silentUrl, { mediaDirs: [], network }), {
+      network,
       stallTimeoutMs: 300,
       reconnect: { initialDelayMs: 20, maxAttempts: 1 },
       onState: (e) => events.push(e),
     });
     t.after(() => src.stop());
-    await assert.rejects(src.done(), /no frame for 300 ms/);
+    // Never a frame: the same "could not connect" as a closed port; the stall is the log's detail.
+    await assert.rejects(src.done(), new RegExp(`^Error: could not connect to ${silentUrl.replace(/[.?]/g, '\\$&')}$`));
     assert.deepEqual(events.map((e) => e.state), ['connecting', 'stalled', 'reconnecting', 'connecting', 'stalled', 'failed']);
+    assert.ok(events.filter((e) => e.state !== 'connecting').every((e) => e.detail === 'no frame for 300 ms'));
     await sleep(50);
     assert.deepEqual(await ffmpegChildren(), []);
   });

@@ -37,7 +37,9 @@ describe('parseSource', () => {
     assert.deepEqual(parseSource('rtsp://cam.local:8554/live', opts()), { kind: 'rtsp', url: 'rtsp://cam.local:8554/live', input: 'rtsp://cam.local:8554/live' });
     assert.equal(parseSource('rtsps://user:pw@cam/x', opts()).kind, 'rtsp');
     assert.equal(parseSource('https://example.com/live/index.m3u8', opts()).kind, 'http');
-    assert.equal(parseSource('http://127.0.0.1:8080/mjpeg', opts()).kind, 'http');
+    // A loopback address only when the configuration allows it (policy.test.ts has the rest).
+    assert.throws(() => parseSource('http://127.0.0.1:8080/mjpeg', opts()), /Source refused: 127\.0\.0\.1 is a loopback address/);
+    assert.equal(parseSource('http://127.0.0.1:8080/mjpeg', { ...opts(), network: { allowLoopback: true } }).kind, 'http');
     assert.deepEqual(parseSource('/dev/video0', opts()), { kind: 'v4l2', device: '/dev/video0', input: '/dev/video0' });
   });
 

@@ -1,5 +1,5 @@
 /**
- * Training augmentation in plain JS (ARBEX-SPEC.md section 7): bilinear resize to a larger size,
+ * Training augmentation in plain JS (docs/MODEL-SPEC.md section 7): bilinear resize to a larger size,
  * random crop to the model size, horizontal flip, small rotation, colour jitter, Gaussian noise.
  * Resize, crop, flip and rotation are one inverse mapping sampled bilinearly, so each output
  * pixel is interpolated once. Plain JS is about twice as fast as the same steps as batched tf ops

@@ -1,5 +1,5 @@
 /**
- * ARBEx data refinement (ARBEX-SPEC.md section 7): each epoch, from every group (video or
+ * ARBEx data refinement (docs/MODEL-SPEC.md section 7): each epoch, from every group (video or
  * identity) keep up to `perGroup` records at random, pool them, then draw `perClass` records of
  * every class, giving a class-balanced epoch of perClass * L records.
  */

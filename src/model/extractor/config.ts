@@ -1,6 +1,6 @@
 /**
  * Extractor configurations and their named presets. Two kinds: the POSTER++-style extractor
- * (ARBEX-SPEC §1; `kind` absent or "poster"), where every size is data so the GPU-sized `full`
+ * (docs/MODEL-SPEC.md §1; `kind` absent or "poster"), where every size is data so the GPU-sized `full`
  * model and a CPU-real-time `lite` one share one code path, and the compact grey CNN
  * (`kind: "cnn"`, see cnn.ts) of the default real-face model. `validateExtractorConfig` rejects
  * inconsistent sizes with a message naming the field.

@@ -1,5 +1,5 @@
 /**
- * The POSTER++-style feature extractor f_θ(x) = e (ARBEX-SPEC §1), built from one
+ * The POSTER++-style feature extractor f_θ(x) = e (docs/MODEL-SPEC.md §1), built from one
  * ExtractorConfig: image stream (IR-50) and landmark stream (MobileFaceNet) → three levels of
  * window cross-attention → pyramid-to-token convs → ViT with CLS token → SE gate → e.
  */

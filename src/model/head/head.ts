@@ -1,5 +1,5 @@
 /**
- * The ARBEx reliability-balancing head (ARBEX-SPEC.md §2–5) on top of an embedding e ∈ R^D:
+ * The ARBEx reliability-balancing head (docs/MODEL-SPEC.md §2–5) on top of an embedding e ∈ R^D:
  * MLP → primary distribution l, anchor (geometric) correction t_g, per-sample attentive correction
  * t_a, confidence-weighted combination t, and the corrected distribution p_final.
  */

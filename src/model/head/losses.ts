@@ -1,5 +1,5 @@
 /**
- * ARBEx losses (ARBEX-SPEC.md §6): class-distribution NLL of p, bounded anchor loss, center loss,
+ * ARBEx losses (docs/MODEL-SPEC.md §6): class-distribution NLL of p, bounded anchor loss, center loss,
  * and their trust-weighted total L = λ_cd·L_cd + τ·(λ_a·L_a + λ_c·L_c).
  */
 import * as tf from '@tensorflow/tfjs';

@@ -1,5 +1,5 @@
 /**
- * Training the head alone (frozen-extractor mode, ARBEX-SPEC.md §7): Adam, an exponential
+ * Training the head alone (frozen-extractor mode, docs/MODEL-SPEC.md §7): Adam, an exponential
  * learning-rate decay per epoch, and the trust ramp τ from 0 to 1 over the run.
  */
 import * as tf from '@tensorflow/tfjs';

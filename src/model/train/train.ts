@@ -1,5 +1,5 @@
 /**
- * The ARBEx training loop (ARBEX-SPEC §6–7): per epoch a refined, class-balanced draw of the
+ * The ARBEx training loop (docs/MODEL-SPEC.md §6–7): per epoch a refined, class-balanced draw of the
  * training set, augmentation, Adam with lr₀·γ^epoch, the trust ramp τ 0 → 1 over the run, the
  * three losses (or plain cross-entropy for the baseline), validation, and checkpoints:
  *
@@ -166,7 +166,7 @@ function trainStep(
   }
 }
 
-/** Anchors start at the class means of embeddings of the first images (ARBEX-SPEC §6). */
+/** Anchors start at the class means of embeddings of the first images (docs/MODEL-SPEC.md §6). */
 async function initAnchors(model: Arbex, dataset: Dataset, records: DataRecord[], batchSize: number, features: FeatureCache | undefined): Promise<void> {
   const S = model.config.extractor.inputSize;
   const parts: tf.Tensor2D[] = [];
