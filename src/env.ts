@@ -4,6 +4,7 @@
  */
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { createAddressPolicy, type NetworkPolicy } from './ingest/policy.js';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -22,6 +23,14 @@ export interface Settings {
   mediaDirs: string[];
   /** Model directory (config.json + weights) used by default. */
   weightsDir: string;
+  /** Host names the server answers to besides IP addresses and localhost (a reverse proxy's name). */
+  allowedHosts: string[];
+  /** Origins besides the server's own that may change state and open WebSockets. */
+  allowedOrigins: string[];
+  /** Listen on a non-loopback address without a token all the same. */
+  insecureNoToken: boolean;
+  /** Which addresses network sources may reach (loopback, link-local and metadata addresses are denied by default). */
+  network: NetworkPolicy;
   /** The server's jobs, their inputs and outputs; kept across restarts. */
   dataDir: string;
   /** Caps on what clients may make the server hold. */
@@ -104,6 +113,25 @@ function readLimits(env: NodeJS.ProcessEnv): Limits {
   };
 }
 
+function parseFlag(name: string, v: string | undefined): boolean {
+  if (v === undefined || /^(|0|false|no)$/i.test(v)) return false;
+  if (/^(1|true|yes)$/i.test(v)) return true;
+  throw new Error(`${name} must be 1 or 0 (got "${v}")`);
+}
+
+/** A comma- or space-separated list. */
+const parseList = (v: string | undefined): string[] => (v ?? '').split(/[\s,]+/).filter(Boolean);
+
+function readNetworkPolicy(env: NodeJS.ProcessEnv): NetworkPolicy {
+  const network = {
+    allowLoopback: parseFlag('ARBEX_SOURCE_ALLOW_LOOPBACK', env.ARBEX_SOURCE_ALLOW_LOOPBACK),
+    allow: parseList(env.ARBEX_SOURCE_ALLOW),
+    deny: parseList(env.ARBEX_SOURCE_DENY),
+  };
+  createAddressPolicy(network); // throws on a malformed range, so that a typo stops the start
+  return network;
+}
+
 /** Reads settings from an environment (process.env by default). */
 export function readSettings(env: NodeJS.ProcessEnv = process.env): Settings {
   return {
@@ -116,7 +144,11 @@ export function readSettings(env: NodeJS.ProcessEnv = process.env): Settings {
       .split(path.delimiter)
       .filter(Boolean)
       .map((d) => path.resolve(d)),
-    weightsDir: path.resolve(env.ARBEX_WEIGHTS || path.join(ROOT, 'weights', 'demo')),
+    weightsDir: path.resolve(env.ARBEX_WEIGHTS || path.join(ROOT, 'weights', 'fer')),
+    allowedHosts: parseList(env.ARBEX_ALLOWED_HOSTS),
+    allowedOrigins: parseList(env.ARBEX_ALLOWED_ORIGINS),
+    insecureNoToken: parseFlag('ARBEX_INSECURE_NO_TOKEN', env.ARBEX_INSECURE_NO_TOKEN),
+    network: readNetworkPolicy(env),
     dataDir: path.resolve(env.ARBEX_DATA_DIR || path.join(ROOT, 'data', 'server')),
     limits: readLimits(env),
   };

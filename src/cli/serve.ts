@@ -5,10 +5,12 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { initBackend } from '../backends/index.js';
 import { ROOT, readSettings } from '../env.js';
+import { redact } from '../ingest/index.js';
 import { loadFaceModel } from '../model/arbex.js';
 import { createEngine } from '../pipeline/engine.js';
 import { chooseFfmpeg } from '../ingest/ffmpeg.js';
 import { createServer } from '../server/index.js';
+import { checkExposure } from '../server/security.js';
 import { JOB_ENGINE_MODULE, type JobEngineSpec } from '../server/job-engine.js';
 import { createProcessRunner } from '../server/job-process.js';
 
@@ -19,10 +21,12 @@ Serves the API (/api), the WebSocket (/ws), Prometheus metrics (/metrics) and th
 options:
   --port N         port to listen on (default: PORT or 8080; 0 = any free port)
   --host H         address to bind (default: HOST or 127.0.0.1)
-  --weights DIR    model directory (default: ARBEX_WEIGHTS or weights/demo)
+  --weights DIR    model directory (default: ARBEX_WEIGHTS or weights/fer)
   --workers N      model worker threads (default: cores - 1, so detection keeps a core; 0 = in this thread)
   --max-upload MB  largest video upload in MiB (default: ARBEX_MAX_UPLOAD_MB or 512)
   --no-demo        do not start the looped demo stream (media/demo.mp4)
+  --allowed-host H     also answer to Host name H (repeatable; adds to ARBEX_ALLOWED_HOSTS)
+  --insecure-no-token  listen on a non-loopback --host without ARBEX_TOKEN all the same
 
 ARBEX_TOKEN, when set, is required by the API and the WebSocket. Jobs and their labels are kept
 in ARBEX_DATA_DIR (default data/server) across restarts; labelling runs in a separate process.
@@ -49,6 +53,8 @@ export async function run(argv: string[]): Promise<number> {
       workers: { type: 'string' },
       'max-upload': { type: 'string' },
       'no-demo': { type: 'boolean' },
+      'allowed-host': { type: 'string', multiple: true },
+      'insecure-no-token': { type: 'boolean' },
     },
   });
   if (values.help) {
@@ -61,7 +67,11 @@ export async function run(argv: string[]): Promise<number> {
     port: intArg('port', values.port, 0, 65535) ?? env.port,
     host: values.host ?? env.host,
     weightsDir: path.resolve(values.weights ?? env.weightsDir),
+    allowedHosts: [...env.allowedHosts, ...(values['allowed-host'] ?? [])],
+    insecureNoToken: env.insecureNoToken || values['insecure-no-token'] === true,
   };
+  // Before anything slow: a server that may not start says so at once.
+  checkExposure(settings);
   // The main thread decodes frames and runs face detection; the model gets the other cores.
   const workers = intArg('workers', values.workers, 0, 64) ?? Math.min(4, os.availableParallelism() - 1);
   const maxUploadMiB = intArg('max-upload', values['max-upload'], 1, 1 << 20);
@@ -93,7 +103,7 @@ export async function run(argv: string[]): Promise<number> {
         engine.openStream(DEMO_VIDEO, { name: 'demo', loop: true });
       } catch (e) {
         // A media folder setting that excludes ./media refuses the demo: the server still runs.
-        console.log(`arbex: no demo stream (${(e as Error).message})`);
+        console.log(`arbex: no demo stream (${redact((e as Error).message)})`);
       }
     }
   }

@@ -12,7 +12,7 @@
 import { randomUUID } from 'node:crypto';
 import sharp from 'sharp';
 import type { Settings } from '../env.js';
-import { openSource, parseSource, type IngestSource, type ReconnectOptions } from '../ingest/index.js';
+import { openSource, parseSource, redact, type IngestSource, type ReconnectOptions } from '../ingest/index.js';
 import type { FaceModel, FacePrediction } from '../model/types.js';
 import { createBatcher, type BatcherOptions } from './batch/index.js';
 import { createFaceDetector, type FaceDetector, type FaceDetectorOptions } from './detect/index.js';
@@ -23,7 +23,8 @@ import type { Engine, Frame, FrameOutput, LabelOptions, SmoothingSpec, StreamEve
 
 export interface EngineOptions {
   model: FaceModel;
-  settings: Pick<Settings, 'mediaDirs' | 'ffmpegPath'>;
+  /** `network` (where network sources may connect) defaults to DEFAULT_NETWORK_POLICY: no loopback, link-local or metadata addresses. */
+  settings: Pick<Settings, 'mediaDirs' | 'ffmpegPath'> & Partial<Pick<Settings, 'network'>>;
   batch: BatcherOptions;
   detector: Partial<FaceDetectorOptions>;
   /**
@@ -95,7 +96,8 @@ export async function createEngine(options: Partial<EngineOptions> & Pick<Engine
   }
 
   function openStream(input: string, streamOptions: StreamOptions = {}): StreamHandle {
-    const source = parseSource(input, { mediaDirs: opts.settings.mediaDirs });
+    const { mediaDirs, network } = opts.settings;
+    const source = parseSource(input, { mediaDirs, network });
     const id = randomUUID();
     const name = streamOptions.name ?? input;
     const listeners = new Set<(e: StreamEvent) => void>();
@@ -105,6 +107,7 @@ export async function createEngine(options: Partial<EngineOptions> & Pick<Engine
     let latest: Frame | undefined;
     let latestJpeg: { index: number; jpeg: Promise<Buffer> } | undefined;
     let stopped = false;
+    let lastDetail: string | undefined;
 
     const send = (e: StreamEvent) => {
       for (const l of listeners) {
@@ -132,7 +135,13 @@ export async function createEngine(options: Partial<EngineOptions> & Pick<Engine
       loop: streamOptions.loop,
       realtime: true,
       reconnect: opts.reconnect,
-      onState: (e) => setState(e.state, e.error),
+      network,
+      onState: (e) => {
+        setState(e.state, e.error);
+        // What lies behind a uniform "could not connect" is for the operator: logged once per change.
+        if (e.detail && e.detail !== lastDetail) console.error(`arbex: stream ${id} (${redact(input)}): ${redact(`${e.error ?? e.state}: ${e.detail}`)}`);
+        lastDetail = e.detail;
+      },
     });
 
     const run = (async () => {

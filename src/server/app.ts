@@ -4,11 +4,13 @@ import path from 'node:path';
 import { Hono, type Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import { zValidator } from '@hono/zod-validator';
+import { getConnInfo } from '@hono/node-server/conninfo';
 import type { Limits } from '../env.js';
 import type { FfmpegChoice } from '../ingest/ffmpeg.js';
 import type { VideoProbe } from '../ingest/probe.js';
-import type { Engine, StreamHandle } from '../pipeline/types.js';
-import { presentedToken, tokenMatches } from './auth.js';
+import { redact } from '../ingest/index.js';
+import type { Engine, StreamHandle, StreamInfo } from '../pipeline/types.js';
+import { presentedToken, type AuthGate } from './auth.js';
 import { HttpError, badRequest, notFound, type ErrorStatus } from './errors.js';
 import type { Hub } from './hub.js';
 import { jobRoutes } from './job-routes.js';
@@ -16,6 +18,7 @@ import type { Jobs } from './jobs.js';
 import { assertStreamRoom, jsonBodyLimit } from './limits.js';
 import { openApiDocument } from './openapi.js';
 import { metricName, renderMetrics, type Metric } from './prometheus.js';
+import type { Security } from './security.js';
 import { CreateStreamBody, describeIssues } from './schemas.js';
 
 export interface AppDeps {
@@ -23,6 +26,10 @@ export interface AppDeps {
   hub: Hub;
   jobs: Jobs;
   token?: string;
+  /** The token check, shared with the WebSocket: 401, then 429 for a client that keeps guessing. */
+  auth: AuthGate;
+  /** Host and Origin checks and the security headers (security.ts). */
+  security: Pick<Security, 'middleware'>;
   /** Folders a job's `{path}` must lie in. */
   mediaDirs: string[];
   /** Where uploads are written while they arrive. */
@@ -44,7 +51,13 @@ const STATIC_TYPES: Record<string, string> = {
 };
 
 function errorBody(error: string, detail?: string) {
-  return detail === undefined ? { error } : { error, detail };
+  // Details may quote a source URL, with its credentials.
+  return detail === undefined ? { error } : { error, detail: redact(detail) };
+}
+
+/** A stream as clients see it: credentials in its source, name or error redacted. */
+function publicInfo(info: StreamInfo): StreamInfo {
+  return { ...info, source: redact(info.source), name: redact(info.name), ...(info.lastError ? { lastError: redact(info.lastError) } : {}) };
 }
 
 /**
@@ -52,7 +65,7 @@ function errorBody(error: string, detail?: string) {
  * const app = createApp({ engine, hub, jobs, mediaDirs, uploadDir, limits, ffmpeg, probe, webDir });
  */
 export function createApp(deps: AppDeps): Hono {
-  const { engine, hub, jobs, token, mediaDirs, uploadDir, limits, ffmpeg, probe, webDir } = deps;
+  const { engine, hub, jobs, token, auth, security, mediaDirs, uploadDir, limits, ffmpeg, probe, webDir } = deps;
   const { maxUploadBytes } = limits;
   const app = new Hono();
   const startedMs = Date.now();
@@ -70,6 +83,7 @@ export function createApp(deps: AppDeps): Hono {
     const key = String(c.res.status);
     requests.set(key, (requests.get(key) ?? 0) + 1);
   });
+  app.use('*', security.middleware);
 
   app.onError((err, c) => {
     if (err instanceof HttpError) return c.json(errorBody(err.error, err.detail), err.status);
@@ -85,9 +99,12 @@ export function createApp(deps: AppDeps): Hono {
 
   // Everything else under /api, and /metrics, needs the token when one is set.
   const requireToken = async (c: Context, next: () => Promise<void>) => {
-    if (token !== undefined && !tokenMatches(presentedToken(c.req.header('authorization'), new URL(c.req.url)), token)) {
-      throw new HttpError(401, 'unauthorized', 'missing or bad bearer token');
+    // The header only: a token in a URL ends up in histories, proxies and logs.
+    const result = auth.check(getConnInfo(c).remote.address, presentedToken(c.req.header('authorization')));
+    if (!result.ok && result.status === 429) {
+      return c.json(errorBody('too many requests', 'too many failed token attempts from this address'), 429, { 'retry-after': String(result.retryAfterSeconds) });
     }
+    if (!result.ok) throw new HttpError(401, 'unauthorized', 'missing or bad bearer token');
     await next();
   };
   app.use('/api/*', requireToken);
@@ -122,10 +139,10 @@ export function createApp(deps: AppDeps): Hono {
 
   app.get('/api/streams', (c) => {
     hub.sync();
-    return c.json(engine.streams().map((h) => h.info()).filter((i) => i.state !== 'stopped'));
+    return c.json(engine.streams().map((h) => publicInfo(h.info())).filter((i) => i.state !== 'stopped'));
   });
 
-  app.get('/api/streams/:id', (c) => c.json(stream(c.req.param('id')).info()));
+  app.get('/api/streams/:id', (c) => c.json(publicInfo(stream(c.req.param('id')).info())));
 
   app.get('/api/streams/:id/frame.jpg', async (c) => {
     const jpeg = await stream(c.req.param('id')).latestJpeg();
@@ -141,7 +158,7 @@ export function createApp(deps: AppDeps): Hono {
   app.route('/', jobRoutes({ jobs, mediaDirs, uploadDir, limits, probe, onUpload: (bytes) => (uploadedBytes += bytes) }));
 
   app.get('/metrics', (c) => {
-    const infos = engine.streams().map((h) => h.info());
+    const infos = engine.streams().map((h) => publicInfo(h.info()));
     const perStream = (name: string, help: string, type: Metric['type'], value: (i: (typeof infos)[number]) => number): Metric => ({
       name,
       help,
@@ -168,7 +185,7 @@ export function createApp(deps: AppDeps): Hono {
       { name: 'arbex_ws_messages_sent_total', help: 'WebSocket messages sent.', type: 'counter', samples: [{ value: ws.messagesSent }] },
       { name: 'arbex_ws_frames_dropped_total', help: 'Predictions dropped for slow WebSocket clients.', type: 'counter', samples: [{ value: ws.framesDropped }] },
       { name: 'arbex_ws_clients_timed_out_total', help: 'WebSocket clients dropped by the heartbeat.', type: 'counter', samples: [{ value: ws.clientsTimedOut }] },
-      { name: 'arbex_ws_rejected_upgrades_total', help: 'WebSocket upgrades refused (path or token).', type: 'counter', samples: [{ value: ws.rejectedUpgrades }] },
+      { name: 'arbex_ws_rejected_upgrades_total', help: 'WebSocket upgrades refused (host, origin, path or token).', type: 'counter', samples: [{ value: ws.rejectedUpgrades }] },
       { name: 'arbex_ws_queue_depth', help: 'Messages waiting in WebSocket send queues.', type: 'gauge', samples: [{ value: ws.queueDepth }] },
       { name: 'arbex_ws_buffered_bytes', help: 'Bytes buffered in WebSocket sockets.', type: 'gauge', samples: [{ value: ws.bufferedBytes }] },
       {

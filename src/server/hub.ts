@@ -13,14 +13,20 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, WebSocket, type RawData } from 'ws';
+import { redact } from '../ingest/index.js';
 import type { Engine, StreamEvent, StreamHandle } from '../pipeline/types.js';
-import { presentedToken, tokenMatches } from './auth.js';
+import { createAuthGate, presentedToken, type AuthGate } from './auth.js';
 import { ClientMessage, describeIssues } from './schemas.js';
+import type { Refusal } from './security.js';
 
 export interface HubOptions {
   engine: Engine;
-  /** Bearer token required to connect; undefined = open. */
+  /** Bearer token required to connect; undefined = open. Ignored when `auth` is given. */
   token?: string;
+  /** The token check shared with the HTTP API (one count of failed attempts per client). */
+  auth?: AuthGate;
+  /** Host and Origin checks (security.ts): why an upgrade is refused, or undefined. */
+  vetUpgrade?: (req: IncomingMessage) => Refusal | undefined;
   /** URL path of the WebSocket endpoint. */
   path?: string;
   heartbeatMs?: number;
@@ -55,7 +61,10 @@ export interface HubStats {
 }
 
 export interface Hub {
-  /** Handles an HTTP upgrade; rejects wrong paths (404) and missing or bad tokens (401). */
+  /**
+   * Handles an HTTP upgrade; rejects foreign Hosts (421) and Origins (403), wrong paths (404),
+   * missing or bad tokens (401) and clients that keep guessing (429).
+   */
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
   /** Starts forwarding one stream's events (idempotent). */
   attach(handle: StreamHandle): void;
@@ -94,10 +103,12 @@ const DEFAULTS = {
   maxPayload: 64 * 1024,
 };
 
-function reject(socket: Duplex, status: number, text: string, error: string): void {
+function reject(socket: Duplex, status: number, text: string, error: string, headers = ''): void {
   const body = JSON.stringify({ error });
+  // Destroyed once written: a client that never closes its side does not keep the socket.
   socket.end(
-    `HTTP/1.1 ${status} ${text}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    `HTTP/1.1 ${status} ${text}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n${headers}Connection: close\r\n\r\n${body}`,
+    () => socket.destroy(),
   );
 }
 
@@ -107,7 +118,8 @@ function reject(socket: Duplex, status: number, text: string, error: string): vo
  * httpServer.on('upgrade', (req, socket, head) => hub.handleUpgrade(req, socket, head));
  */
 export function createHub(options: HubOptions): Hub {
-  const { engine, token, path, heartbeatMs, syncMs, maxBufferedBytes, maxQueue, maxPayload } = { ...DEFAULTS, ...options };
+  const { engine, token, path, heartbeatMs, syncMs, maxBufferedBytes, maxQueue, maxPayload, vetUpgrade } = { ...DEFAULTS, ...options };
+  const auth = options.auth ?? createAuthGate({ token });
   const wss = new WebSocketServer({ noServer: true, maxPayload });
   const clients = new Set<Client>();
   const attached = new Map<string, () => void>();
@@ -161,7 +173,7 @@ export function createHub(options: HubOptions): Hub {
         data ??= JSON.stringify({ type: 'prediction', ...event.output });
         enqueue(c, { data, stream: id });
       } else {
-        data ??= JSON.stringify({ type: 'stream', stream: id, state: event.state, ...(event.error ? { error: event.error } : {}) });
+        data ??= JSON.stringify({ type: 'stream', stream: id, state: event.state, ...(event.error ? { error: redact(event.error) } : {}) });
         enqueue(c, { data });
       }
     }
@@ -186,7 +198,7 @@ export function createHub(options: HubOptions): Hub {
 
   const stateOf = (handle: StreamHandle) => {
     const info = handle.info();
-    return { type: 'stream', stream: handle.id, state: info.state, ...(info.lastError ? { error: info.lastError } : {}) };
+    return { type: 'stream', stream: handle.id, state: info.state, ...(info.lastError ? { error: redact(info.lastError) } : {}) };
   };
 
   const onMessage = (c: Client, raw: RawData, isBinary: boolean) => {
@@ -253,13 +265,23 @@ export function createHub(options: HubOptions): Hub {
 
   return {
     handleUpgrade(req, socket, head) {
+      // Node hands the socket over without an error listener: a client that resets it (while it
+      // is refused below, or during the handshake) would otherwise end the process.
+      socket.on('error', () => socket.destroy());
+      const refused = vetUpgrade?.(req);
+      if (refused) {
+        totals.rejectedUpgrades++;
+        return reject(socket, refused.status, refused.status === 421 ? 'Misdirected Request' : 'Forbidden', refused.error);
+      }
       const url = new URL(req.url ?? '/', 'http://localhost');
       if (url.pathname !== path) {
         totals.rejectedUpgrades++;
         return reject(socket, 404, 'Not Found', 'unknown WebSocket path');
       }
-      if (token !== undefined && !tokenMatches(presentedToken(req.headers.authorization, url), token)) {
+      const allowed = auth.check(req.socket.remoteAddress, presentedToken(req.headers.authorization, url));
+      if (!allowed.ok) {
         totals.rejectedUpgrades++;
+        if (allowed.status === 429) return reject(socket, 429, 'Too Many Requests', 'too many failed attempts', `Retry-After: ${allowed.retryAfterSeconds}\r\n`);
         return reject(socket, 401, 'Unauthorized', 'missing or bad token');
       }
       wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));

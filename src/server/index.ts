@@ -17,15 +17,17 @@ import { chooseFfmpeg, type FfmpegChoice } from '../ingest/ffmpeg.js';
 import { probeVideo, type VideoProbe } from '../ingest/probe.js';
 import type { Engine } from '../pipeline/types.js';
 import { createApp } from './app.js';
+import { createAuthGate } from './auth.js';
 import { createHub, type Hub, type HubOptions } from './hub.js';
 import { inProcessRunner, type JobRunner } from './job-runner.js';
 import { createJobs, type Jobs } from './jobs.js';
 import { openMediaFile } from './media.js';
+import { answerClientError, checkExposure, createSecurity } from './security.js';
 
 export interface ServerOptions {
   engine: Engine;
   /** port, host, token, mediaDirs and ffmpegPath are taken from here. */
-  settings: Pick<Settings, 'port' | 'host' | 'token' | 'mediaDirs'> & Partial<Pick<Settings, 'ffmpegPath'>>;
+  settings: Pick<Settings, 'port' | 'host' | 'token' | 'mediaDirs'> & Partial<Pick<Settings, 'allowedHosts' | 'allowedOrigins' | 'insecureNoToken'>> & Partial<Pick<Settings, 'ffmpegPath'>>;
   /** Caps on streams, uploads and jobs (DEFAULT_LIMITS for the rest). */
   limits?: Partial<Limits>;
   /** Jobs, their inputs and outputs, kept across restarts (settings.dataDir); unset: a temporary folder, removed on close. */
@@ -61,16 +63,25 @@ export function createServer(options: ServerOptions): ArbexServer {
   const probe = options.probe ?? ((file: string, name: string) => probeVideo(file, { ffmpegPath: ffmpeg.path, name }));
   const dir = dataDir ?? mkdtempSync(path.join(os.tmpdir(), 'arbex-server-'));
   const uploadDir = path.join(dir, 'uploads');
-  const hub = createHub({ ...ws, engine, token: settings.token });
+  // Throws for a non-loopback address without a token (unless settings.insecureNoToken).
+  checkExposure(settings);
+  const auth = createAuthGate({ token: settings.token });
+  const security = createSecurity({
+    port: () => (http.address() as AddressInfo | null)?.port ?? settings.port,
+    allowedHosts: settings.allowedHosts,
+    allowedOrigins: settings.allowedOrigins,
+  });
+  const hub = createHub({ ...ws, engine, token: settings.token, auth, vetUpgrade: security.upgradeRefusal });
   const jobs = createJobs({
     runner: options.jobRunner ?? inProcessRunner(engine),
     dir: path.join(dir, 'jobs'),
     openMedia: (file) => openMediaFile(file, settings.mediaDirs),
     limits,
   });
-  const app = createApp({ engine, hub, jobs, token: settings.token, mediaDirs: settings.mediaDirs, uploadDir, limits, ffmpeg, probe, webDir });
+  const app = createApp({ engine, hub, jobs, token: settings.token, auth, security, mediaDirs: settings.mediaDirs, uploadDir, limits, ffmpeg, probe, webDir });
   const http = createAdaptorServer({ fetch: app.fetch, hostname: settings.host }) as Server;
   http.on('upgrade', (req, socket, head) => hub.handleUpgrade(req, socket, head));
+  http.on('clientError', answerClientError);
 
   return {
     http,

@@ -10,7 +10,7 @@ const ok = (description: string, schema: object) => ({ description, ...json(sche
 const err = (description: string) => ({ description, ...json(ref('ErrorBody')) });
 
 const idParam = (what: string) => [{ name: 'id', in: 'path', required: true, schema: { type: 'string' }, description: `${what} id` }];
-const common = { '401': err('missing or bad bearer token'), '500': err('internal error') };
+const common = { '401': err('missing or bad bearer token'), '421': err('a Host this server does not answer to (ARBEX_ALLOWED_HOSTS)'), '500': err('internal error') };
 
 function toSchema(schema: z.ZodType): object {
   const { $schema: _drop, ...rest } = z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>;

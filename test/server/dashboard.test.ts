@@ -21,6 +21,8 @@ describe('dashboard in a browser', { skip }, () => {
     const page = await browser.newPage({ viewport: { width: 1360, height: 1000 } });
     const errors: string[] = [];
     page.on('pageerror', (e) => errors.push(e.message));
+    // The server's Content-Security-Policy (no inline script or style) must cost the page nothing.
+    page.on('console', (m) => void (/Content Security Policy/i.test(m.text()) && errors.push(m.text())));
     // Offline check: the page may talk to this server only.
     await page.route('**/*', (route) => (route.request().url().startsWith(url) ? route.continue() : route.abort()));
     await page.goto(url);
