@@ -46,6 +46,8 @@ export interface SourceGuardOptions {
 }
 
 const DEFAULT_PORTS: Record<string, number> = { 'http:': 80, 'https:': 443, 'rtsp:': 554, 'rtsps:': 322 };
+/** How long the guard waits for a destination to accept a connection. */
+const CONNECT_TIMEOUT_MS = 10_000;
 /** Largest RTSP header block the relay waits for before giving up on the server. */
 const MAX_RTSP_HEADER = 64 * 1024;
 const HOP_BY_HOP = ['proxy-connection', 'proxy-authorization', 'connection', 'keep-alive', 'te', 'trailer', 'transfer-encoding', 'upgrade'];
@@ -212,12 +214,19 @@ export function createSourceGuard(source: HttpSource | RtspSource, options: Sour
     }
   };
 
-  /** Connects to a checked address; calls back with the socket, or undefined after recording the failure. */
-  const dial = (host: string, address: string, port: number, then: (s: net.Socket | undefined) => void) => {
-    const upstream = track(net.connect({ host: address, port }));
+  /**
+   * Connects `client`'s destination, a checked address; calls back with the socket, or undefined
+   * after recording the failure. Gives up after CONNECT_TIMEOUT_MS, and at once if the client left.
+   */
+  const dial = (client: net.Socket, host: string, address: string, port: number, then: (s: net.Socket | undefined) => void) => {
+    if (client.destroyed) return;
+    const upstream = track(net.connect({ host: address, port, timeout: CONNECT_TIMEOUT_MS }));
     let connected = false;
+    upstream.once('timeout', () => upstream.destroy(Object.assign(new Error('timed out'), { code: 'ETIMEDOUT' })));
     upstream.once('connect', () => {
       connected = true;
+      upstream.setTimeout(0);
+      if (client.destroyed) return void upstream.destroy();
       then(upstream);
     });
     upstream.once('error', (e) => {
@@ -237,10 +246,16 @@ export function createSourceGuard(source: HttpSource | RtspSource, options: Sour
     if (target.protocol !== 'http:' || !['GET', 'HEAD'].includes(req.method ?? '')) return res.writeHead(405).end();
     const port = Number(target.port || 80);
     void reach(target.hostname, port).then((address) => {
+      if (req.socket.destroyed) return; // ffmpeg left while the name resolved
       if (!address) return res.writeHead(refusal ? 403 : 502).end();
       const headers = Object.fromEntries(Object.entries(req.headers).filter(([k]) => !HOP_BY_HOP.includes(k)));
       const up = http.request({ host: address, port, method: req.method, path: target.pathname + target.search, headers: { ...headers, connection: 'close' }, setHost: false, agent: false });
-      up.on('socket', (s) => track(s));
+      up.on('socket', (s) => {
+        track(s);
+        // Bounded while connecting only: a live stream may go quiet for longer.
+        s.setTimeout(CONNECT_TIMEOUT_MS, () => up.destroy(Object.assign(new Error('timed out'), { code: 'ETIMEDOUT' })));
+        s.once('connect', () => s.setTimeout(0));
+      });
       up.on('response', (answer) => {
         res.writeHead(answer.statusCode ?? 502, Object.fromEntries(Object.entries(answer.headers).filter(([k]) => !HOP_BY_HOP.includes(k))));
         answer.pipe(res);
@@ -261,7 +276,7 @@ export function createSourceGuard(source: HttpSource | RtspSource, options: Sour
     if (!to) return client.end('HTTP/1.1 400 Bad Request\r\n\r\n');
     void reach(to.host, to.port).then((address) => {
       if (!address) return client.end(`HTTP/1.1 ${refusal ? '403 Forbidden' : '502 Bad Gateway'}\r\n\r\n`);
-      dial(to.host, address, to.port, (upstream) => {
+      dial(client, to.host, address, to.port, (upstream) => {
         if (!upstream) return client.end('HTTP/1.1 502 Bad Gateway\r\n\r\n');
         client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
         if (head.length) upstream.write(head);
@@ -281,7 +296,7 @@ export function createSourceGuard(source: HttpSource | RtspSource, options: Sour
           const port = Number(url.port || DEFAULT_PORTS[url.protocol]);
           void reach(url.hostname, port).then((address) => {
             if (!address) return client.destroy();
-            dial(url.hostname, address, port, (upstream) => {
+            dial(client, url.hostname, address, port, (upstream) => {
               if (!upstream) return client.destroy();
               const filter = rtspAnswerFilter();
               upstream.on('data', (chunk: Buffer) => {
