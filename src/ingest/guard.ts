@@ -45,7 +45,7 @@ export interface SourceGuardOptions {
   rtspTransport: 'tcp' | 'udp';
 }
 
-const DEFAULT_PORTS: Record<string, number> = { 'http:': 80, 'https:': 443, 'rtsp:': 554, 'rtsps:': 322 };
+const RTSP_PORT = 554;
 /** How long the guard waits for a destination to accept a connection. */
 const CONNECT_TIMEOUT_MS = 10_000;
 /** Largest RTSP header block the relay waits for before giving up on the server. */
@@ -208,7 +208,7 @@ export function createSourceGuard(source: HttpSource | RtspSource, options: Sour
     try {
       return await policy.resolve(host);
     } catch (e) {
-      if (e instanceof SourceError) refusal ??= (e as Error).message;
+      if (e instanceof SourceError) refusal ??= e.message;
       else failure = `${host}:${port}: ${reason(e)}`;
       return undefined;
     }
@@ -293,7 +293,7 @@ export function createSourceGuard(source: HttpSource | RtspSource, options: Sour
       ? net.createServer((client) => {
           track(client);
           client.pause();
-          const port = Number(url.port || DEFAULT_PORTS[url.protocol]);
+          const port = Number(url.port || RTSP_PORT);
           void reach(url.hostname, port).then((address) => {
             if (!address) return client.destroy();
             dial(client, url.hostname, address, port, (upstream) => {
