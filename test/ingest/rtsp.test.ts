@@ -5,7 +5,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { openSource, parseSource, type StateEvent } from '../../src/ingest/index.js';
 import type { Frame } from '../../src/pipeline/types.js';
-import { FACE_PAN, ffmpegChildren, isAlive, makeClip, MEDIA, rtspServerAvailable, startRtspServer, tempDir, until, type RtspServer } from './helpers.js';
+import { FACE_PAN, ffmpegChildren, isAlive, makeClip, MEDIA, rtspServerAvailable, sleep, startRtspServer, tempDir, until, type RtspServer } from './helpers.js';
 
 /** A loopback port nothing listens on. */
 async function closedPort(): Promise<number> {
@@ -42,7 +42,9 @@ describe('RTSP ingest', { skip }, () => {
     const src = openSource(parseSource(url, { mediaDirs: [], network }), {
       network,
       maxSide: 80,
-      stallTimeoutMs: 3000,
+      // The server's stop ends ffmpeg's connection, so no stall is needed to notice it; a short
+      // stall timeout would only cut off first connections that are slow on a loaded machine.
+      stallTimeoutMs: 10_000,
       reconnect: { initialDelayMs: 100, maxDelayMs: 400 },
       onState: (e) => events.push(e),
     });
@@ -57,25 +59,35 @@ describe('RTSP ingest', { skip }, () => {
     // The server advertises the clip's range, so a duration comes through too.
     assert.deepEqual(src.info(), { codec: 'h264', width: 160, height: 120, fps: 25, durationSec: 20 });
     // ffmpeg opens the guard's relay, not `url` itself: this test's only ffmpeg.
-    const pidsBefore = await ffmpegChildren();
+    // (After a first connection that stalled, its ffmpeg may take a moment to exit.)
+    let pidsBefore = await ffmpegChildren();
+    for (const end = Date.now() + 5000; pidsBefore.length > 1 && Date.now() < end; pidsBefore = await ffmpegChildren()) await sleep(50);
     assert.equal(pidsBefore.length, 1);
 
+    // On a loaded machine the first frame can take longer than stallTimeoutMs: the source then
+    // stalls and reconnects before it goes live. So the checks below look at the events from
+    // the server's stop on, not at fixed positions from the start.
+    const atStop = events.length;
+    const since = () => events.slice(atStop);
     await server.stop();
     server = undefined;
-    await until(() => events.some((e) => e.state === 'reconnecting'), 'reconnecting after the server went away');
+    await until(() => since().some((e) => e.state === 'reconnecting'), 'reconnecting after the server went away');
     const before = frames.length;
     // Let at least one attempt fail against the closed port before the server comes back.
-    await until(() => events.filter((e) => e.state === 'connecting').length >= 3, 'a failed reconnect attempt');
+    await until(() => since().filter((e) => e.state === 'connecting').length >= 2, 'a failed reconnect attempt');
     server = await startRtspServer(clip, port);
-    await until(() => frames.length >= before + 10, '10 frames after the restart');
+    await until(() => frames.length >= before + 10, '10 frames after the restart').catch((e: Error) => {
+      throw new Error(`${e.message}; states: ${events.map((v) => v.state + (v.error ? ` (${v.error})` : '')).join(', ')}`);
+    });
 
     const states = events.map((e) => e.state);
-    const firstReconnect = states.indexOf('reconnecting');
+    const after = states.slice(atStop);
+    const firstReconnect = after.indexOf('reconnecting');
     assert.equal(states[0], 'connecting');
-    assert.equal(states[1], 'live');
-    assert.ok(firstReconnect > 1 && states.indexOf('live', firstReconnect) > firstReconnect, states.join(' '));
+    assert.ok(states.slice(0, atStop).includes('live'), `live before the stop: ${states.join(' ')}`);
+    assert.ok(firstReconnect >= 0 && after.indexOf('live', firstReconnect) > firstReconnect, `live again after the restart: ${states.join(' ')}`);
     // A refused attempt reads "could not connect", like any other; the refusal is the log's detail.
-    assert.ok(events.some((e) => e.state === 'reconnecting' && e.error === `could not connect to ${url}` && /connection refused/.test(e.detail ?? '')), 'a refused attempt is reported');
+    assert.ok(since().some((e) => e.state === 'reconnecting' && e.error === `could not connect to ${url}` && /connection refused/.test(e.detail ?? '')), 'a refused attempt is reported');
     for (let i = 1; i < frames.length; i++) {
       assert.ok(frames[i].index > frames[i - 1].index, `index ${frames[i].index} after ${frames[i - 1].index}`);
       assert.ok(frames[i].ptsMs >= frames[i - 1].ptsMs, `pts at ${i}`);
