@@ -62,7 +62,7 @@ describe('HTTP API (no token)', () => {
     assert.equal(typeof id, 'string');
     const list = (await (await t.api('/api/streams')).json()) as unknown[];
     assert.ok(list.map((s) => StreamInfo.parse(s)).some((s) => s.id === id && s.name === 'door'));
-    await waitFor(async () => StreamInfo.parse(await (await t.api(`/api/streams/${id}`)).json()).framesOut > 0, 3000, 'frames');
+    await waitFor(async () => StreamInfo.parse(await (await t.api(`/api/streams/${id}`)).json()).framesOut > 0, 15_000, 'frames');
     const one = StreamInfo.parse(await (await t.api(`/api/streams/${id}`)).json());
     assert.equal(one.state, 'live');
     const jpg = await t.api(`/api/streams/${id}/frame.jpg`);

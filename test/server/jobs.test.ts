@@ -107,7 +107,7 @@ describe('durable jobs', () => {
       assert.equal((await b.job(done.id)).state, 'done');
       assert.equal(await (await b.api(`/api/jobs/${done.id}/labels.csv`)).text(), csv);
       assert.ok(['queued', 'running'].includes((await b.job(long.id)).state));
-      const again = await b.settled(long.id, 30_000);
+      const again = await b.settled(long.id, 120_000); // 1500 frames: about 15 s here, much longer on a loaded machine
       assert.equal(again.state, 'done', again.error);
       assert.equal(again.framesDone, 1500);
       const jsonl = (await (await b.api(`/api/jobs/${long.id}/labels.jsonl`)).text()).trimEnd().split('\n');

@@ -25,7 +25,7 @@ async function connect(url: string, headers: Record<string, string> = {}) {
   const barrier = async () => {
     const pongs = messages.filter((m) => m.type === 'pong').length;
     send({ type: 'ping' });
-    await waitFor(() => messages.filter((m) => m.type === 'pong').length > pongs, 3000, 'pong');
+    await waitFor(() => messages.filter((m) => m.type === 'pong').length > pongs, 15_000, 'pong');
   };
   const of = (type: string) => messages.filter((m) => m.type === type);
   return { ws, messages, send, barrier, of };
@@ -64,7 +64,7 @@ describe('WebSocket messages', () => {
     const b = await openStream(t, 'b');
     const c = await connect(t.wsUrl);
     c.send({ type: 'subscribe', stream: a });
-    await waitFor(() => c.of('prediction').length >= 5, 3000, 'predictions');
+    await waitFor(() => c.of('prediction').length >= 5, 15_000, 'predictions');
     assert.equal(c.messages[0]!.type, 'stream');
     assert.equal(c.messages[0]!.stream, a);
     assert.ok(c.of('prediction').every((m) => m.stream === a), 'only the subscribed stream');
@@ -84,10 +84,10 @@ describe('WebSocket messages', () => {
     c.send({ type: 'subscribe', stream: '*' });
     await c.barrier();
     const late = await openStream(t, 'late');
-    await waitFor(() => new Set(c.of('prediction').map((m) => m.stream)).size >= 3, 3000, 'three streams');
+    await waitFor(() => new Set(c.of('prediction').map((m) => m.stream)).size >= 3, 15_000, 'three streams');
     assert.ok(c.of('prediction').some((m) => m.stream === late));
     assert.equal((await t.api(`/api/streams/${late}`, { method: 'DELETE' })).status, 204);
-    await waitFor(() => c.of('stream').some((m) => m.stream === late && m.state === 'stopped'), 3000, 'stopped state');
+    await waitFor(() => c.of('stream').some((m) => m.stream === late && m.state === 'stopped'), 15_000, 'stopped state');
     c.send({ type: 'unsubscribe', stream: '*' });
     await c.barrier();
     const count = c.of('prediction').length;
@@ -99,7 +99,7 @@ describe('WebSocket messages', () => {
   it('answers ping, and reports malformed and unknown messages without disconnecting', async () => {
     const c = await connect(t.wsUrl);
     c.send({ type: 'ping' });
-    await waitFor(() => c.of('pong').length === 1, 3000, 'pong');
+    await waitFor(() => c.of('pong').length === 1, 15_000, 'pong');
     const bad: [unknown, string][] = [
       ['{not json', 'bad message'],
       ['"just a string"', 'bad message'],
@@ -153,7 +153,7 @@ describe('WebSocket back-pressure and heartbeat', () => {
       const slow = await connect(t.wsUrl);
       normal.send({ type: 'subscribe', stream: id });
       slow.send({ type: 'subscribe', stream: id });
-      await waitFor(() => slow.of('prediction').length >= 3, 3000, 'first frames');
+      await waitFor(() => slow.of('prediction').length >= 3, 15_000, 'first frames');
       const slowSocket = (slow.ws as unknown as { _socket: { pause(): void; resume(): void } })._socket;
       slowSocket.pause();
       // Clients get increasing ids: the slow one connected last.
@@ -206,9 +206,9 @@ describe('WebSocket back-pressure and heartbeat', () => {
     try {
       const live = await connect(t.wsUrl);
       const dead = await connect(t.wsUrl);
-      await waitFor(() => t.server.hub.stats().clients === 2, 2000, 'two clients');
+      await waitFor(() => t.server.hub.stats().clients === 2, 15_000, 'two clients');
       (dead.ws as unknown as { _socket: { pause(): void } })._socket.pause();
-      await waitFor(() => t.server.hub.stats().clients === 1, 3000, 'dead client dropped');
+      await waitFor(() => t.server.hub.stats().clients === 1, 15_000, 'dead client dropped');
       assert.ok(t.server.hub.stats().clientsTimedOut >= 1);
       await sleep(1000);
       assert.equal(t.server.hub.stats().clients, 1, 'the answering client stays');
