@@ -28,7 +28,7 @@ import { ALL_CLASSES, loadSystem, SYSTEMS, type System, type SystemName } from '
 export interface AccuracyOptions {
   /** One folder per class. */
   dir: string;
-  /** arbex's model directory; default: the product's (ARBEX_WEIGHTS, else weights/demo). */
+  /** arbex's model directory; default: the product's (ARBEX_WEIGHTS, else weights/fer). */
   weights?: string;
   /** About this many images, stratified by class; 0: every image. */
   limit: number;

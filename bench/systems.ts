@@ -59,7 +59,7 @@ export interface System {
 }
 
 export interface SystemOptions {
-  /** arbex's model directory (default: ARBEX_WEIGHTS, else weights/demo, as the product loads). */
+  /** arbex's model directory (default: ARBEX_WEIGHTS, else weights/fer, as the product loads). */
   weights: string;
 }
 

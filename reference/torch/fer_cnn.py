@@ -286,7 +286,7 @@ def load_best(out):
     state = torch.load(os.path.join(out, "best.pt"))
     model.load_state_dict(state["model"])
     model.eval()
-    return model, state
+    return model.to(memory_format=torch.channels_last), state
 
 
 def evaluate(args):

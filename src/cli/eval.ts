@@ -40,7 +40,7 @@ the model's input and fed as is. Without it the largest face in each image is de
 as the live pipeline crops it; an image without a face counts as missing, and wrong.
 
 options:
-  --weights DIR      model directory (default: ARBEX_WEIGHTS or weights/demo)
+  --weights DIR      model directory (default: ARBEX_WEIGHTS or weights/fer)
   --border F         without --crops: black border added on each side before detection, as a
                      fraction of the image's longer side (default 0.5; see docs/EVAL.md)
   --out FILE         report as JSON
@@ -58,7 +58,7 @@ Neutral,Anger,Disgust,Fear,Happiness,Sadness,Surprise,Other; line i+1 = frame i;
 pipeline (a <video>_left / _right annotation follows the left-most / right-most face track).
 
 options:
-  --weights DIR               model directory (default: ARBEX_WEIGHTS or weights/demo)
+  --weights DIR               model directory (default: ARBEX_WEIGHTS or weights/fer)
   --smoothing KIND            none | ema | trailing | centred (default none)
   --window N                  trailing length / centred half-width in frames (default 10 / 25)
   --alpha A                   EMA weight of the newest frame (default 0.3)

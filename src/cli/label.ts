@@ -18,7 +18,7 @@ options:
   --out FILE|DIR        output file (.csv or .jsonl); for a folder, the output folder
                         (default: beside each video, <name>.labels.<csv|jsonl>)
   --format csv|jsonl    format for folders and default names (default: from --out, else csv)
-  --weights DIR         model directory (default: ARBEX_WEIGHTS or weights/demo)
+  --weights DIR         model directory (default: ARBEX_WEIGHTS or weights/fer)
   --batch-size N        faces per model call (default 16); results do not depend on it
   --workers N           model worker threads (default 0: in this thread)
   --smoothing KIND      none | ema | trailing | centred (default none)

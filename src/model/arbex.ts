@@ -237,7 +237,7 @@ export interface FaceModelOptions {
  * Loads a model directory as the product's FaceModel.
  *
  * @example
- * const model = await loadFaceModel('weights/demo', { workers: 2 });
+ * const model = await loadFaceModel('weights/fer', { workers: 2 });
  * const [face] = await model.predict([crop]);   // crop: inputSize² x 3 RGB bytes
  * console.log(face.label, face.confidence);
  * model.dispose();

@@ -53,7 +53,7 @@ test('full preset: spec shapes at every tap, 43-47 M parameters, ~8.4 G MACs', (
 const KEY_BIAS = /\.attn\.k\.bias$/;
 
 function gradientCheck(frozenImage: boolean) {
-  const { store, fx } = build('tiny', { fusion: { dropPath: [0, 0, 0] }, vit: { dropPath: 0 }, frozen: { image: frozenImage } });
+  const { store, fx } = build('tiny', { fusion: { dropPath: [0, 0, 0] }, vit: { dropPath: 0 }, frozen: { landmark: true, image: frozenImage } });
   const vars = trainableVars(store);
   const names = new Map([...store.vars].map(([n, v]) => [v, n]));
   const trainableNames = vars.map((v) => names.get(v)!);
@@ -69,7 +69,7 @@ function gradientCheck(frozenImage: boolean) {
 test('gradient reaches every trainable variable; frozen streams are not trainable', () => {
   const { store, trainableNames, byName } = gradientCheck(false);
   assert.ok(trainableNames.some((n) => n.startsWith('extractor.image.')));
-  assert.ok(!trainableNames.some((n) => n.startsWith('extractor.landmark.')), 'landmark stream is frozen by default');
+  assert.ok(!trainableNames.some((n) => n.startsWith('extractor.landmark.')), 'a frozen landmark stream has no trainable variable');
   const top = Math.max(...byName.values());
   for (const [name, norm] of byName) {
     // A key bias adds the same logit to every key of a query, which softmax ignores: its true
@@ -119,7 +119,7 @@ test(`gradients on ${backend.name} match the cpu backend`, { skip: backend.name 
 });
 
 test('training mode updates the image stream BatchNorm statistics but never the frozen landmark ones', () => {
-  const { store, fx } = build('tiny');
+  const { store, fx } = build('tiny', { frozen: { landmark: true, image: false } });
   const read = (n: string) => store.vars.get(n)!.dataSync().slice();
   const lmStat = 'extractor.landmark.conv1.bn.movingMean';
   const imStat = 'extractor.image.stem.bn.movingMean';
