@@ -8,7 +8,7 @@ OUT=${OUT:-runs/ablation-fer}
 EPOCHS=${EPOCHS:-12}
 mkdir -p "$OUT"
 for noise in 0 20 40; do
-  for seed in 1 2 3; do
+  for seed in ${SEEDS:-1 2 3}; do
     for objective in arbex ce; do
       run="$OUT/$objective-n$noise-s$seed"
       [ -f "$run/test.json" ] && continue
