@@ -55,14 +55,17 @@ export async function labelToFile(engine: Engine, video: string, out: string, op
 }
 
 export const VIDEO_EXTENSIONS = ['.mp4', '.avi', '.mkv', '.mov', '.webm', '.m4v', '.mpg', '.mpeg'];
+/** Still images, labelled as one-frame videos. */
+export const IMAGE_EXTENSIONS = ['.jpg', '.jpeg', '.png', '.bmp', '.webp'];
+const LABEL_EXTENSIONS = [...VIDEO_EXTENSIONS, ...IMAGE_EXTENSIONS];
 
-/** A file → itself; a folder → its video files (by extension), sorted; refuses an empty folder. */
+/** A file → itself; a folder → its videos and still images (by extension), sorted; refuses an empty folder. */
 export async function videosIn(input: string): Promise<{ folder: boolean; videos: string[] }> {
   if (!(await stat(input)).isDirectory()) return { folder: false, videos: [input] };
   const videos = (await readdir(input))
-    .filter((f) => VIDEO_EXTENSIONS.includes(path.extname(f).toLowerCase()))
+    .filter((f) => LABEL_EXTENSIONS.includes(path.extname(f).toLowerCase()))
     .sort()
     .map((f) => path.join(input, f));
-  if (videos.length === 0) throw new Error(`${input}: no video files (${VIDEO_EXTENSIONS.join(' ')})`);
+  if (videos.length === 0) throw new Error(`${input}: no video or image files (${LABEL_EXTENSIONS.join(' ')})`);
   return { folder: true, videos };
 }

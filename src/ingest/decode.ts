@@ -77,11 +77,21 @@ export interface DecodeSession {
 }
 
 // Demuxers a local file may use. Leaving out hls and concat matters: both are auto-detected
-// from content and would open other files named inside the one we vetted.
+// from content and would open other files named inside the one we vetted. The *_pipe image
+// demuxers read one still image from the one file (image2, which expands file patterns, is out).
 export const FILE_FORMATS = [
   'mov,mp4,m4a,3gp,3g2,mj2', 'matroska,webm', 'avi', 'mpegts', 'mpeg', 'flv', 'asf', 'ogg',
   'h264', 'hevc', 'm4v', 'mjpeg', 'mpjpeg', 'gif', 'yuv4mpegpipe',
+  'png_pipe', 'jpeg_pipe', 'bmp_pipe', 'webp_pipe',
 ].join(',');
+
+/** ffmpeg picks image2 for these extensions by name; name the one-image demuxer instead. */
+const STILL_IMAGE_FORMATS: Record<string, string> = { '.jpg': 'jpeg_pipe', '.jpeg': 'jpeg_pipe', '.png': 'png_pipe', '.bmp': 'bmp_pipe', '.webp': 'webp_pipe' };
+
+function stillImageFormat(file: string): string[] {
+  const format = STILL_IMAGE_FORMATS[path.extname(file).toLowerCase()];
+  return format ? ['-f', format] : [];
+}
 
 function inputOptions(c: DecodeConfig): string[] {
   const common = ['-hide_banner', '-nostdin', '-nostats'];
@@ -91,6 +101,7 @@ function inputOptions(c: DecodeConfig): string[] {
         ...common,
         '-protocol_whitelist', 'file',
         '-format_whitelist', FILE_FORMATS,
+        ...stillImageFormat(c.source.path),
         ...(c.strict ? ['-xerror'] : []),
         ...(c.realtime ? ['-re'] : []),
         ...(c.loop ? ['-stream_loop', '-1'] : []),
