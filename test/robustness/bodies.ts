@@ -4,6 +4,7 @@
  * violation, an oversized part, a file that is not a video...), so the only right answers are
  * 4xx. Sources never name a network host or a capture device: the suite stays on loopback.
  */
+import { seededRandom } from '../../src/model/nn/params.js';
 
 export interface Probe {
   kind: string;
@@ -12,17 +13,8 @@ export interface Probe {
   body: Uint8Array<ArrayBuffer>;
 }
 
-/** mulberry32: a small seeded generator, so that a failure can be replayed. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The project's seeded generator (mulberry32), so that a failure can be replayed. */
+export const rng = seededRandom;
 
 const enc = new TextEncoder();
 
