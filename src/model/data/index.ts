@@ -5,7 +5,7 @@ export { decodeRgb } from './dataset.js';
 export { openFolderDataset, type FolderOptions } from './folder.js';
 export { openCsvDataset, type CsvOptions } from './csv.js';
 export { openRafDb, type RafDbOptions } from './rafdb.js';
-export { FER2013_USAGES, openFer2013Csv, parseFer2013Pixels, type Fer2013CsvOptions, type Fer2013Usage } from './fer2013.js';
+export { FER2013_USAGES, openFer2013Csv, parseFer2013Pixels, type Fer2013CsvOptions, type Fer2013Usage } from './kaggle-fer.js';
 export { openAbaw, type AbawOptions } from './abaw.js';
 export { refineSampler, shuffleInPlace, type RefineOptions, type RefinedEpoch, type RefineSampler } from './sampler.js';
 export { createAugmenter, type AugmentOptions, type AugmentParams, type Augmenter } from './augment.js';
