@@ -160,11 +160,16 @@ async function faceApiSystem(): Promise<System> {
       const features = tf.avgPool(x, [7, 7], [2, 2], 'valid').reshape([images.length, -1]);
       return tf.softmax(tf.add(tf.matMul(features, w['fc/weights'] as tf.Tensor2D), w['fc/bias']!)) as tf.Tensor2D;
     });
+  return peerSystem('face-api', dir, FACE_API_LABELS, forward, () => tf.dispose(Object.values(w)));
+}
+
+/** A peer package's model as a System: its own decoding, one batched forward pass per call. */
+async function peerSystem(name: SystemName, dir: string, labels: readonly string[], forward: (images: Pixels[]) => tf.Tensor2D, dispose: () => void): Promise<System> {
   return {
-    name: 'face-api',
+    name,
     version: await packageVersion(dir),
-    labels: FACE_API_LABELS,
-    classes: toClasses('face-api', FACE_API_LABELS),
+    labels,
+    classes: toClasses(name, labels),
     decode: decodeNative,
     predict: async (images) => {
       const out = forward(images);
@@ -172,7 +177,7 @@ async function faceApiSystem(): Promise<System> {
       out.dispose();
       return result;
     },
-    dispose: () => tf.dispose(Object.values(w)),
+    dispose,
   };
 }
 
@@ -188,20 +193,7 @@ async function humanSystem(): Promise<System> {
       const grey = tf.sum(tf.mul(tf.concat(faces), HUMAN_GREY), 3, true);
       return model.execute(tf.mul(tf.sub(grey, 0.5), 2)) as tf.Tensor2D;
     });
-  return {
-    name: 'human',
-    version: await packageVersion(dir),
-    labels: HUMAN_LABELS,
-    classes: toClasses('human', HUMAN_LABELS),
-    decode: decodeNative,
-    predict: async (images) => {
-      const out = forward(images);
-      const result = rows(out);
-      out.dispose();
-      return result;
-    },
-    dispose: () => model.dispose(),
-  };
+  return peerSystem('human', dir, HUMAN_LABELS, forward, () => model.dispose());
 }
 
 /**
