@@ -18,7 +18,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { initBackend } from '../src/backends/index.js';
 import { ROOT } from '../src/env.js';
 import { defaultFfmpeg } from '../src/ingest/ffmpeg.js';
-import { loadFaceModel } from '../src/model/arbex.js';
+import { loadFaceModel } from '../src/model/face-model.js';
 import { createEngine } from '../src/pipeline/engine.js';
 import type { Engine } from '../src/pipeline/types.js';
 import { createServer } from '../src/server/index.js';

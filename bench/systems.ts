@@ -23,10 +23,10 @@ import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import sharp from 'sharp';
 import { readSettings, ROOT } from '../src/env.js';
-import { loadFaceModel } from '../src/model/arbex.js';
+import { loadFaceModel } from '../src/model/face-model.js';
 import { ABAW_CLASSES, classIndexer } from '../src/model/data/classes.js';
 import { decodeRgb } from '../src/model/data/dataset.js';
-import { fileHandler } from '../src/model/weights/fs-io.js';
+import { fileHandler } from '../src/backends/fs-io.js';
 
 export const SYSTEMS = ['arbex', 'face-api', 'human'] as const;
 export type SystemName = (typeof SYSTEMS)[number];

@@ -4,11 +4,10 @@
  */
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { BackendName } from './backends/index.js';
 import { createAddressPolicy, type NetworkPolicy } from './ingest/policy.js';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-
-export type BackendName = 'tensorflow' | 'wasm' | 'cpu';
 
 export interface Settings {
   /** Forced tensor backend; undefined means "best available". */

@@ -8,8 +8,9 @@
 import * as tf from '@tensorflow/tfjs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import type { BackendName } from '../env.js';
 import { registerWasmKernels } from './wasm-kernels.js';
+
+export type BackendName = 'tensorflow' | 'wasm' | 'cpu';
 
 export interface BackendInfo {
   name: BackendName;

@@ -15,8 +15,7 @@
 import os from 'node:os';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs';
-import type { BackendName } from '../env.js';
-import type { ParamStore } from '../model/nn/params.js';
+import type { BackendName } from './index.js';
 
 /** A dense float32 batch: shape[0] is the batch axis. */
 export interface Batch {
@@ -51,10 +50,15 @@ export interface WorkerPool {
   close(): Promise<void>;
 }
 
+/** The named variables of a model (a model/nn ParamStore). */
+export interface VariableStore {
+  readonly vars: ReadonlyMap<string, tf.Variable>;
+}
+
 /** Serialisable copy of every variable of a store, for sending weights to workers. */
 export type ParamSnapshot = Record<string, { shape: number[]; data: ArrayBuffer }>;
 
-export function snapshotParams(store: ParamStore): ParamSnapshot {
+export function snapshotParams(store: VariableStore): ParamSnapshot {
   const out: ParamSnapshot = {};
   for (const [name, v] of store.vars) {
     const data = v.dataSync() as Float32Array;
@@ -64,7 +68,7 @@ export function snapshotParams(store: ParamStore): ParamSnapshot {
 }
 
 /** Assigns a snapshot to a store of the same layout; every name and shape must match. */
-export function restoreParams(store: ParamStore, snapshot: ParamSnapshot): void {
+export function restoreParams(store: VariableStore, snapshot: ParamSnapshot): void {
   const missing = [...store.vars.keys()].filter((n) => !(n in snapshot));
   const extra = Object.keys(snapshot).filter((n) => !store.vars.has(n));
   if (missing.length || extra.length) {

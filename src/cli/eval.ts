@@ -27,7 +27,7 @@ import {
   type MissingPolicy,
 } from '../eval/index.js';
 import { intOption, smoothingOption, windowList } from '../eval/options.js';
-import { loadFaceModel } from '../model/arbex.js';
+import { loadFaceModel } from '../model/face-model.js';
 import { createFaceDetector } from '../pipeline/detect/index.js';
 import { createEngine } from '../pipeline/engine.js';
 

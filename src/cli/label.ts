@@ -5,7 +5,7 @@ import { initBackend } from '../backends/index.js';
 import { readSettings } from '../env.js';
 import { createProgress, formatOf, labelToFile, videosIn, type LabelFormat } from '../eval/index.js';
 import { intOption, smoothingOption } from '../eval/options.js';
-import { loadFaceModel } from '../model/arbex.js';
+import { loadFaceModel } from '../model/face-model.js';
 import { createEngine } from '../pipeline/engine.js';
 
 const USAGE = `usage: arbex label <video|folder> [options]

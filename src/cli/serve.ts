@@ -6,7 +6,7 @@ import { parseArgs } from 'node:util';
 import { initBackend } from '../backends/index.js';
 import { ROOT, readSettings } from '../env.js';
 import { redact } from '../ingest/index.js';
-import { loadFaceModel } from '../model/arbex.js';
+import { loadFaceModel } from '../model/face-model.js';
 import { createEngine } from '../pipeline/engine.js';
 import { chooseFfmpeg } from '../ingest/ffmpeg.js';
 import { createServer } from '../server/index.js';

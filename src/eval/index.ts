@@ -12,7 +12,7 @@ export { collectCrops, collectVideos, findVideo, pickTrack, scoreSeries, type Ev
 export { confusionSvg, imagesReportHtml, reportHtml } from './html.js';
 export { evaluateImages, NO_FACE, type ImagesOptions, type ImagesReport } from './images.js';
 export { formatOf, labelToFile, videosIn, type LabelFileOptions, type LabelFileResult, type LabelFormat } from './label.js';
-export { openAtomic, writeFileAtomic, type AtomicFile } from './output.js';
+export { openAtomic, writeFileAtomic, type AtomicFile } from '../pipeline/output.js';
 export { predictionLine, predictionsHeader, readPredictions, type PredictionRow } from './predictions.js';
 export { createProgress, progressText, type Progress } from './progress.js';
 export { abawIndexOf, scorePredictions, type Scores, type VideoScore } from './score.js';

@@ -5,9 +5,9 @@
  */
 import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { csvHeader, csvRows, jsonlLine } from '../server/labels-format.js';
+import { csvHeader, csvRows, jsonlLine } from '../pipeline/labels-format.js';
 import type { Engine, LabelOptions } from '../pipeline/types.js';
-import { openAtomic } from './output.js';
+import { openAtomic } from '../pipeline/output.js';
 
 export type LabelFormat = 'csv' | 'jsonl';
 

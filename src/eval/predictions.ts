@@ -5,7 +5,7 @@
  * scoring it against the annotations gives the report's numbers exactly.
  */
 import { readLines, splitCsvLine } from '../model/data/lines.js';
-import { csvField } from '../server/labels-format.js';
+import { csvField } from '../pipeline/labels-format.js';
 
 export interface PredictionRow {
   /** Annotation name (video, or video_left / video_right). */

@@ -12,5 +12,5 @@ export { openSource } from './ingest.js';
 export { createAddressPolicy, DEFAULT_NETWORK_POLICY } from './policy.js';
 export type { AddressPolicy, NetworkPolicy } from './policy.js';
 export { redact } from './redact.js';
-export type { IngestOptions, IngestSource, IngestState, IngestStats, StateEvent, ReconnectOptions } from './ingest.js';
+export type { Frame, IngestOptions, IngestSource, IngestState, IngestStats, StateEvent, ReconnectOptions } from './ingest.js';
 export type { SourceInfo } from './decode.js';

@@ -8,13 +8,23 @@
  *   and the OLDEST are dropped and counted, so the consumer always gets the freshest picture.
  *   They reconnect with capped exponential backoff when the stream ends, stalls or ffmpeg dies.
  */
-import type { Frame } from '../pipeline/types.js';
 import { startDecode, type DecodeSession, type SourceInfo } from './decode.js';
 import { defaultFfmpeg } from './ffmpeg.js';
 import { createSourceGuard, type GuardRoute } from './guard.js';
 import { createAddressPolicy, type NetworkPolicy } from './policy.js';
 import { redact } from './redact.js';
 import { SourceError, type Source } from './source.js';
+
+/** One decoded video frame: packed RGB, row-major, width*height*3 bytes. */
+export interface Frame {
+  /** Source frame index: for files, frame N of the file (0-based). */
+  index: number;
+  /** Presentation time in milliseconds from the start of the source. */
+  ptsMs: number;
+  width: number;
+  height: number;
+  data: Uint8Array;
+}
 
 export type IngestState = 'connecting' | 'live' | 'stalled' | 'reconnecting' | 'ended' | 'failed';
 

@@ -1,16 +1,15 @@
 /**
  * The whole ARBEx model (docs/MODEL-SPEC.md §1–5): the POSTER++-style extractor f_θ and the
  * reliability-balancing head h_φ in one parameter store, configured by one plain-JSON object,
- * saved as one model directory, and served to the product as a `FaceModel`.
+ * saved as one model directory, and served to the product as a `FaceModel` by face-model.ts.
  */
 import * as tf from '@tensorflow/tfjs';
-import type { BackendName } from '../env.js';
-import { createWorkerPool, type Batch } from '../backends/worker-pool.js';
+import type { Batch } from '../backends/worker-pool.js';
 import { createExtractor, extractorConfig, validateExtractorConfig, PRESETS, type Extractor, type ExtractorConfig, type PresetName } from './extractor/index.js';
 import { createHead, validateHeadConfig, type ForwardOptions, type Head, type HeadConfig, type HeadOutput } from './head/index.js';
 import { INFER, type Ctx } from './nn/layers.js';
 import { createParams, disposeParams, type ParamStore } from './nn/params.js';
-import type { CropTemplate, FaceModel, FacePrediction } from './types.js';
+import type { CropTemplate } from './types.js';
 import { loadWeights, readModelConfig, saveModel } from './weights/index.js';
 import { isObject } from './validate.js';
 
@@ -190,95 +189,4 @@ export function predictBatches(model: Arbex, input: Batch): PredictionBatches {
     t.dispose();
   }
   return result;
-}
-
-/** Rows of the dense batches → FacePrediction objects. */
-export function toPredictions(b: PredictionBatches, classes: readonly string[]): FacePrediction[] {
-  const n = b.corrected.shape[0]!;
-  const L = classes.length;
-  // t_g has L columns, or none when the head has no anchors.
-  const G = b.anchorSimilarity.shape[1] ?? 0;
-  const row = (x: Batch, i: number, w: number) => Array.from(x.data.subarray(i * w, (i + 1) * w));
-  return Array.from({ length: n }, (_, i) => {
-    const corrected = row(b.corrected, i, L);
-    let labelIndex = 0;
-    for (let k = 1; k < L; k++) if (corrected[k]! > corrected[labelIndex]!) labelIndex = k;
-    return {
-      primary: row(b.primary, i, L),
-      corrected,
-      primaryConfidence: b.primaryConfidence.data[i]!,
-      confidence: b.confidence.data[i]!,
-      anchorSimilarity: row(b.anchorSimilarity, i, G),
-      labelIndex,
-      label: classes[labelIndex]!,
-    };
-  });
-}
-
-/** RGB byte crops → one float batch in [0, 1], checking every crop's size. */
-export function cropsToBatch(crops: Uint8Array[], inputSize: number): Batch {
-  const per = inputSize * inputSize * 3;
-  const data = new Float32Array(crops.length * per);
-  crops.forEach((c, i) => {
-    if (c.length !== per) throw new Error(`crop ${i}: expected ${inputSize}x${inputSize}x3 = ${per} bytes, got ${c.length}`);
-    for (let k = 0; k < per; k++) data[i * per + k] = c[k]! / 255;
-  });
-  return { data, shape: [crops.length, inputSize, inputSize, 3] };
-}
-
-export interface FaceModelOptions {
-  /** Worker threads, each with its own copy of the model; 0 runs in this thread. */
-  workers: number;
-  /** Backend of the workers; default: the backend this thread runs (so both ways agree). */
-  backend?: BackendName;
-}
-
-/**
- * Loads a model directory as the product's FaceModel.
- *
- * @example
- * const model = await loadFaceModel('weights/fer', { workers: 2 });
- * const [face] = await model.predict([crop]);   // crop: inputSize² x 3 RGB bytes
- * console.log(face.label, face.confidence);
- * model.dispose();
- */
-export async function loadFaceModel(dir: string, options: Partial<FaceModelOptions> = {}): Promise<FaceModel> {
-  const { workers, backend } = { workers: 0, ...options };
-  if (!Number.isInteger(workers) || workers < 0) throw new Error(`workers must be an integer >= 0 (got ${workers})`);
-  const model = await loadArbex(dir);
-  const { classes } = model.config;
-  const inputSize = model.config.extractor.inputSize;
-  const cropTemplate = model.config.crop?.template;
-  if (workers === 0) {
-    return {
-      classes,
-      inputSize,
-      cropTemplate,
-      async predict(crops) {
-        if (crops.length === 0) return [];
-        return toPredictions(predictBatches(model, cropsToBatch(crops, inputSize)), classes);
-      },
-      dispose: () => model.dispose(),
-    };
-  }
-  const { ARBEX_WORKER_MODULE, arbexWorkerSpec } = await import('./arbex-worker.js');
-  const spec = arbexWorkerSpec(model);
-  model.dispose();
-  const current = tf.getBackend();
-  const pool = await createWorkerPool({
-    module: ARBEX_WORKER_MODULE,
-    spec,
-    size: workers,
-    backend: backend ?? (current === 'tensorflow' || current === 'cpu' ? current : 'wasm'),
-  });
-  return {
-    classes,
-    inputSize,
-    cropTemplate,
-    async predict(crops) {
-      if (crops.length === 0) return [];
-      return toPredictions((await pool.predict(cropsToBatch(crops, inputSize))) as PredictionBatches, classes);
-    },
-    dispose: () => void pool.close(),
-  };
 }

@@ -1,15 +1,6 @@
 /** Shapes that flow from ingest through the pipeline to the server, CLI and evaluation. */
 
-/** One decoded video frame: packed RGB, row-major, width*height*3 bytes. */
-export interface Frame {
-  /** Source frame index: for files, frame N of the file (0-based). */
-  index: number;
-  /** Presentation time in milliseconds from the start of the source. */
-  ptsMs: number;
-  width: number;
-  height: number;
-  data: Uint8Array;
-}
+export type { Frame } from '../ingest/index.js';
 
 export interface Box {
   x: number;

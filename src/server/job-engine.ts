@@ -4,8 +4,8 @@
  */
 import { fileURLToPath } from 'node:url';
 import { initBackend } from '../backends/index.js';
-import type { BackendName } from '../env.js';
-import { loadFaceModel } from '../model/arbex.js';
+import type { BackendName } from '../backends/index.js';
+import { loadFaceModel } from '../model/face-model.js';
 import { createEngine } from '../pipeline/engine.js';
 import type { Engine } from '../pipeline/types.js';
 

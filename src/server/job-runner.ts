@@ -6,9 +6,9 @@
  * library use) and in a job process (`arbex serve`, see job-process.ts).
  */
 import path from 'node:path';
-import { openAtomic } from '../eval/output.js';
+import { openAtomic } from '../pipeline/output.js';
 import type { Engine, SmoothingSpec } from '../pipeline/types.js';
-import { csvHeader, csvRows, jsonlLine } from './labels-format.js';
+import { csvHeader, csvRows, jsonlLine } from '../pipeline/labels-format.js';
 
 export interface JobTask {
   /** The file to read (an opened handle's name, /proc/<pid>/fd/<n>). */

@@ -15,7 +15,7 @@ import { run } from '../../src/cli/eval.js';
 import { collectVideos, readAnnotationDir, readPredictions, scorePredictions, type EvalReport } from '../../src/eval/index.js';
 import { readSettings } from '../../src/env.js';
 import { openSource } from '../../src/ingest/index.js';
-import { loadFaceModel } from '../../src/model/arbex.js';
+import { loadFaceModel } from '../../src/model/face-model.js';
 import { ABAW_CLASSES } from '../../src/model/data/classes.js';
 import { alignFace } from '../../src/pipeline/align/index.js';
 import { createEngine } from '../../src/pipeline/engine.js';

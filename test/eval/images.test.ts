@@ -13,7 +13,7 @@ import { after, before, describe, test } from 'node:test';
 import sharp from 'sharp';
 import { run } from '../../src/cli/eval.js';
 import { evaluateImages, NO_FACE, type ImagesReport } from '../../src/eval/index.js';
-import { loadFaceModel } from '../../src/model/arbex.js';
+import { loadFaceModel } from '../../src/model/face-model.js';
 import type { FaceModel } from '../../src/model/types.js';
 import { ARCFACE_TEMPLATE } from '../../src/pipeline/align/index.js';
 import { createFaceDetector, type FaceDetector } from '../../src/pipeline/detect/index.js';

@@ -14,7 +14,7 @@ import { splitCsvLine } from '../../src/model/data/lines.js';
 import { ABAW_CLASSES } from '../../src/model/data/classes.js';
 import { openMp4, renderScene, sampleIdentity, scriptTrack, trackFrame } from '../../src/model/data/synth/index.js';
 import type { Engine, FrameOutput } from '../../src/pipeline/types.js';
-import { csvHeader, csvWidth } from '../../src/server/labels-format.js';
+import { csvHeader, csvWidth } from '../../src/pipeline/labels-format.js';
 import { tinyModel } from './fixture.js';
 
 const CLASSES: string[] = [...ABAW_CLASSES];

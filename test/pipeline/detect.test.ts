@@ -12,7 +12,7 @@ import * as tf from '@tensorflow/tfjs';
 import { createFaceDetector, type DetectedFace, type FaceDetector } from '../../src/pipeline/detect/index.js';
 import { blazefaceAnchors, letterbox, runBlazeface } from '../../src/pipeline/detect/blazeface.js';
 import { applyAffine } from '../../src/pipeline/align/index.js';
-import { fileHandler } from '../../src/model/weights/fs-io.js';
+import { fileHandler } from '../../src/backends/fs-io.js';
 import { createTracker } from '../../src/pipeline/track/index.js';
 import type { Box, Frame } from '../../src/pipeline/types.js';
 import { MEDIA } from '../fixtures/media.js';

@@ -5,7 +5,7 @@ import { rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { FrameOutput, JobInfo, StreamInfo } from '../../src/server/schemas.js';
-import { csvHeader } from '../../src/server/labels-format.js';
+import { csvHeader } from '../../src/pipeline/labels-format.js';
 import { startTestServer, waitFor } from './helpers.js';
 
 type Server = Awaited<ReturnType<typeof startTestServer>>;

@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { tokenMatches, presentedToken } from '../../src/server/auth.js';
 import { HttpError } from '../../src/server/errors.js';
-import { csvField, csvHeader, csvRows, csvWidth, jsonlLine } from '../../src/server/labels-format.js';
+import { csvField, csvHeader, csvRows, csvWidth, jsonlLine } from '../../src/pipeline/labels-format.js';
 import { receiveMultipart } from '../../src/server/multipart.js';
 import { metricName, renderMetrics } from '../../src/server/prometheus.js';
 import type { FrameOutput } from '../../src/pipeline/types.js';

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { CLASSES } from '../../src/model/data/synth/classes.js';
-import { measureDetectionRate } from '../../src/model/data/synth/detection-rate.js';
+import { measureDetectionRate } from '../../src/eval/synth-detection.js';
 
 // The real detector (BlazeFace + FaceMesh on the wasm backend) on a handful of jittered faces per class.
 test('the face detector finds synthetic faces of every class', async () => {

@@ -6,7 +6,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { initBackend } from '../../src/backends/index.js';
 import { ROOT } from '../../src/env.js';
-import { createArbex, loadArbex, loadFaceModel } from '../../src/model/arbex.js';
+import { createArbex, loadArbex } from '../../src/model/arbex.js';
+import { loadFaceModel } from '../../src/model/face-model.js';
 import { generateDataset } from '../../src/model/data/synth/index.js';
 import { createParams } from '../../src/model/nn/params.js';
 import {

@@ -15,7 +15,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../backends/index.js';
-import { fileHandler } from '../../model/weights/fs-io.js';
+import { fileHandler } from '../../backends/fs-io.js';
 import type { Box, Frame, Landmarks5 } from '../types.js';
 import { blazefaceAnchors, runBlazeface, type Detection } from './blazeface.js';
 import { boundsOf, boxIou } from './boxes.js';

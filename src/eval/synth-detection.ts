@@ -3,16 +3,16 @@
  * the synthetic faces, per class. Synthetic data is only useful to the product if its faces go
  * through the same detection and alignment as real video.
  *
- * Run: node --import tsx src/model/data/synth/detection-rate.ts [perClass=50] [size=256] [seed=11] [identities=40] [images|videos]
+ * Run: node --import tsx src/eval/synth-detection.ts [perClass=50] [size=256] [seed=11] [identities=40] [images|videos]
  * (for videos, perClass is the length of each video and identities the number of videos)
  */
 import { fileURLToPath } from 'node:url';
-import { createFaceDetector, type DetectedFace, type FaceDetector } from '../../../pipeline/detect/index.js';
-import { CLASSES, type ClassName } from './classes.js';
-import { sampleIdentity } from './identity.js';
-import { renderFace, type FaceParams } from './render.js';
-import { DEFAULT_JITTER, sampleFaceParams, type JitterOptions } from './sample.js';
-import { scriptTrack, trackFrame } from './video.js';
+import { createFaceDetector, type DetectedFace, type FaceDetector } from '../pipeline/detect/index.js';
+import { CLASSES, type ClassName } from '../model/data/synth/classes.js';
+import { sampleIdentity } from '../model/data/synth/identity.js';
+import { renderFace, type FaceParams } from '../model/data/synth/render.js';
+import { DEFAULT_JITTER, sampleFaceParams, type JitterOptions } from '../model/data/synth/sample.js';
+import { scriptTrack, trackFrame } from '../model/data/synth/video.js';
 
 export interface DetectionRateOptions {
   seed: number;

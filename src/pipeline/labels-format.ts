@@ -11,7 +11,7 @@
  * const lines = [csvHeader(engine.classes)];
  * for await (const out of engine.labelVideo(file)) lines.push(...csvRows(out, engine.classes));
  */
-import type { FrameOutput } from '../pipeline/types.js';
+import type { FrameOutput } from './types.js';
 
 /** Probabilities keep 6 decimals (float32 carries about 7 digits); pixels and times 2. */
 const PROB_DECIMALS = 6;
