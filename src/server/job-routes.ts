@@ -128,7 +128,7 @@ export function jobRoutes(deps: JobRoutesDeps): Hono {
     const job = jobs.get(id);
     if (!job) throw notFound('job', id);
     const kind = c.req.param('file').endsWith('.csv') ? 'csv' : 'jsonl';
-    const file = jobs.output(id, kind);
+    const file = await jobs.output(id, kind);
     if (!file) throw new HttpError(409, 'job not done', `job ${id} is ${job.state}`);
     // Opened before answering: a file deleted meanwhile is a 404, not a broken stream.
     const handle = await open(file).catch(() => {

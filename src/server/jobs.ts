@@ -80,8 +80,8 @@ export interface Jobs {
   assertRoom(upload?: boolean): void;
   get(id: string): JobInfo | undefined;
   list(): JobInfo[];
-  /** Path of a finished job's output, or undefined while it is not done. */
-  output(id: string, kind: 'csv' | 'jsonl'): string | undefined;
+  /** Path of a finished job's output, or undefined while it is not done (a promise where the labels are fetched first, as in a cluster). */
+  output(id: string, kind: 'csv' | 'jsonl'): string | undefined | Promise<string | undefined>;
   /** Cancels a queued or running job, waits for it to stop, deletes its files and forgets it. */
   remove(id: string): Promise<JobInfo | undefined>;
   /** Counts by state, for /metrics. */
