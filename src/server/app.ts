@@ -127,7 +127,7 @@ export function createApp(deps: AppDeps): Hono {
       assertStreamRoom(engine, limits.maxStreams);
       let handle: StreamHandle;
       try {
-        handle = engine.openStream(body.source, { name: body.name, fps: body.fps, smoothing: body.smoothing });
+        handle = engine.openStream(body.source, { name: body.name, fps: body.fps, smoothing: body.smoothing, loop: body.loop });
       } catch (e) {
         // The engine throws synchronously only to refuse a source (bad URL, file outside media, ...).
         throw new HttpError(422, 'refused source', (e as Error)?.message ?? String(e));

@@ -12,6 +12,7 @@ import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { createAdaptorServer } from '@hono/node-server';
+import type { Hono } from 'hono';
 import { DEFAULT_LIMITS, ROOT, type Limits, type Settings } from '../env.js';
 import { chooseFfmpeg, type FfmpegChoice } from '../ingest/ffmpeg.js';
 import { probeVideo, type VideoProbe } from '../ingest/probe.js';
@@ -34,6 +35,10 @@ export interface ServerOptions {
   dataDir?: string;
   /** Runs labelling jobs; default: in this process, through `engine` (`arbex serve` runs them in job processes). */
   jobRunner?: JobRunner;
+  /** The jobs, when they live elsewhere (a cluster gateway's, in JetStream); default: stored in dataDir and run by jobRunner. */
+  jobs?: Jobs;
+  /** Wraps the app before it is served (a cluster gateway adds the cluster to /api/health and /metrics). */
+  extend?: (app: Hono) => Hono;
   /** The ffmpeg that runs; default: chooseFfmpeg with settings.ffmpegPath as the override. */
   ffmpeg?: FfmpegChoice;
   /** Reads a video's header before its job is queued; default: probeVideo with that ffmpeg. */
@@ -72,14 +77,15 @@ export function createServer(options: ServerOptions): ArbexServer {
     allowedOrigins: settings.allowedOrigins,
   });
   const hub = createHub({ ...ws, engine, token: settings.token, auth, vetUpgrade: security.upgradeRefusal });
-  const jobs = createJobs({
+  const jobs = options.jobs ?? createJobs({
     runner: options.jobRunner ?? inProcessRunner(engine),
     dir: path.join(dir, 'jobs'),
     openMedia: (file) => openMediaFile(file, settings.mediaDirs),
     limits,
   });
   const app = createApp({ engine, hub, jobs, token: settings.token, auth, security, mediaDirs: settings.mediaDirs, uploadDir, limits, ffmpeg, probe, webDir });
-  const http = createAdaptorServer({ fetch: app.fetch, hostname: settings.host }) as Server;
+  const served = options.extend ? options.extend(app) : app;
+  const http = createAdaptorServer({ fetch: served.fetch, hostname: settings.host }) as Server;
   http.on('upgrade', (req, socket, head) => hub.handleUpgrade(req, socket, head));
   http.on('clientError', answerClientError);
 

@@ -3,20 +3,13 @@
  * document and docs/API.md are derived from the same definitions.
  */
 import { z } from 'zod';
-
-const smoothingFields = {
-  alpha: z.number().gt(0).lte(1).optional().describe('EMA weight of the newest frame'),
-  window: z.number().int().min(1).max(1000).optional().describe('trailing window, or centred half-width, in frames'),
-};
-
-/** Live streams smooth causally; `centred` needs future frames and is offline only. */
-export const LiveSmoothing = z.strictObject({ kind: z.enum(['none', 'ema', 'trailing']), ...smoothingFields });
-export const OfflineSmoothing = z.strictObject({ kind: z.enum(['none', 'ema', 'trailing', 'centred']), ...smoothingFields });
+import { LiveSmoothing, SmoothingSpec as OfflineSmoothing } from '../pipeline/smooth/index.js';
 
 export const CreateStreamBody = z.strictObject({
   source: z.string().min(1).max(2048).describe('rtsp://, http(s)://, a device or a file inside a media folder'),
   name: z.string().min(1).max(100).optional(),
   fps: z.number().gt(0).max(120).optional().describe('output frame rate; default: the source rate'),
+  loop: z.boolean().optional().describe('play a file source over and over, as if it were live'),
   smoothing: LiveSmoothing.optional(),
 });
 export type CreateStreamBody = z.infer<typeof CreateStreamBody>;
