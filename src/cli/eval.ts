@@ -30,6 +30,7 @@ import { intOption, smoothingOption, windowList } from '../eval/options.js';
 import { loadFaceModel } from '../model/face-model.js';
 import { createFaceDetector } from '../pipeline/detect/index.js';
 import { createEngine } from '../pipeline/engine.js';
+import { SMOOTHING } from '../pipeline/smooth/index.js';
 
 const IMAGES_USAGE = `usage: arbex eval --images DIR [--crops] [options]
 
@@ -60,8 +61,8 @@ pipeline (a <video>_left / _right annotation follows the left-most / right-most 
 options:
   --weights DIR               model directory (default: ARBEX_WEIGHTS or weights/fer)
   --smoothing KIND            none | ema | trailing | centred (default none)
-  --window N                  trailing length / centred half-width in frames (default 10 / 25)
-  --alpha A                   EMA weight of the newest frame (default 0.3)
+  --window N                  trailing length / centred half-width in frames (default ${SMOOTHING.trailingWindow} / ${SMOOTHING.centredWindow}, at most ${SMOOTHING.maxWindow})
+  --alpha A                   EMA weight of the newest frame, in (0, 1] (default ${SMOOTHING.alpha})
   --missing interpolate|skip  frames without image / face: interpolated (default) or not scored
   --sweep-smoothing LIST      also report macro F1 for these centred half-widths, e.g. 0,5,10,25,50
   --out FILE                  report as JSON

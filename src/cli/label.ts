@@ -7,6 +7,7 @@ import { createProgress, formatOf, labelToFile, videosIn, type LabelFormat } fro
 import { intOption, smoothingOption } from '../eval/options.js';
 import { loadFaceModel } from '../model/face-model.js';
 import { createEngine } from '../pipeline/engine.js';
+import { SMOOTHING } from '../pipeline/smooth/index.js';
 
 const USAGE = `usage: arbex label <video|folder> [options]
 
@@ -22,8 +23,8 @@ options:
   --batch-size N        faces per model call (default 16); results do not depend on it
   --workers N           model worker threads (default 0: in this thread)
   --smoothing KIND      none | ema | trailing | centred (default none)
-  --window N            trailing length / centred half-width in frames (default 10 / 25)
-  --alpha A             EMA weight of the newest frame (default 0.3)
+  --window N            trailing length / centred half-width in frames (default ${SMOOTHING.trailingWindow} / ${SMOOTHING.centredWindow}, at most ${SMOOTHING.maxWindow})
+  --alpha A             EMA weight of the newest frame, in (0, 1] (default ${SMOOTHING.alpha})
   --detect-every N      run the face detector every N frames, tracking in between (default 1)`;
 
 export async function run(argv: string[]): Promise<number> {

@@ -1,7 +1,5 @@
 /** Command-line values shared by `arbex label` and `arbex eval`, checked with clear messages. */
-import type { SmoothingSpec } from '../pipeline/types.js';
-
-const KINDS = ['none', 'ema', 'trailing', 'centred'] as const;
+import { SMOOTHING, SmoothingSpec, smoothingWindow } from '../pipeline/smooth/index.js';
 
 export function intOption(name: string, value: string | undefined, fallback: number, min: number): number {
   if (value === undefined) return fallback;
@@ -11,20 +9,19 @@ export function intOption(name: string, value: string | undefined, fallback: num
 }
 
 /**
- * --smoothing / --window / --alpha → a SmoothingSpec. The window is the trailing length or the
- * centred half-width (default 25 for centred, ABAW practice at 25-30 fps; 10 for trailing).
+ * --smoothing / --window / --alpha → a SmoothingSpec, with the defaults and limits of the HTTP API
+ * (pipeline/smooth/spec.ts): the window is the trailing length or the centred half-width.
  */
 export function smoothingOption(kind: string | undefined, window: string | undefined, alpha: string | undefined): SmoothingSpec {
   const k = kind ?? 'none';
-  if (!(KINDS as readonly string[]).includes(k)) throw new Error(`--smoothing must be one of ${KINDS.join(', ')} (got "${k}")`);
+  const kinds = SmoothingSpec.shape.kind.options;
+  if (!(kinds as readonly string[]).includes(k)) throw new Error(`--smoothing must be one of ${kinds.join(', ')} (got "${k}")`);
   const spec: SmoothingSpec = { kind: k as SmoothingSpec['kind'] };
-  if (k === 'centred' || k === 'trailing') spec.window = intOption('window', window, k === 'centred' ? 25 : 10, k === 'centred' ? 0 : 1);
-  if (k === 'ema') {
-    const a = alpha === undefined ? 0.3 : Number(alpha);
-    if (!(a > 0 && a <= 1)) throw new Error(`--alpha must be in (0, 1] (got "${alpha}")`);
-    spec.alpha = a;
-  }
-  return spec;
+  if (k === 'centred' || k === 'trailing') spec.window = intOption('window', window, smoothingWindow(spec), k === 'centred' ? 0 : 1);
+  if (k === 'ema') spec.alpha = alpha === undefined ? SMOOTHING.alpha : Number(alpha);
+  const checked = SmoothingSpec.safeParse(spec);
+  if (!checked.success) throw new Error(checked.error.issues.map((i) => `--${String(i.path[0] ?? 'smoothing')}: ${i.message} (got "${i.path[0] === 'alpha' ? alpha : window}")`).join('; '));
+  return checked.data;
 }
 
 /** "0,5,10" → [0, 5, 10]. */

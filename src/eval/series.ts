@@ -3,7 +3,7 @@
  * per-frame predictions that are scored: smoothing, then filling or dropping missing frames.
  * Crops and videos go through this same function, so the two modes differ only in their inputs.
  */
-import { argmax, createCausalSmoother, smoothCentred, type SeriesPoint } from '../pipeline/smooth/index.js';
+import { argmax, createCausalSmoother, smoothCentred, smoothingWindow, type SeriesPoint } from '../pipeline/smooth/index.js';
 import type { SmoothingSpec } from '../pipeline/types.js';
 
 /** ABAW practice: predictions of frames without a face are interpolated from their neighbours. */
@@ -46,7 +46,7 @@ export function predictSeries(raw: readonly (number[] | null)[], options: Series
     smoothed = points.map((p) => ({ frame: p.frame, dist: p.dist && smoother.push(0, p.frame, p.dist) }));
   }
   // D = 0 interpolates without smoothing; the centred kind interpolates first, then averages.
-  const D = smoothing.kind === 'centred' ? (smoothing.window ?? 25) : 0;
+  const D = smoothing.kind === 'centred' ? smoothingWindow(smoothing) : 0;
   const filled = raw.length ? smoothCentred(smoothed, D) : [];
   const out: (FramePrediction | undefined)[] = new Array(raw.length).fill(undefined);
   for (const p of filled) {

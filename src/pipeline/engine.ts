@@ -5,7 +5,7 @@
  *
  * @example
  *   const engine = await createEngine({ model, settings: readSettings() });
- *   const cam = engine.openStream('rtsp://127.0.0.1:8554/cam', { smoothing: { kind: 'ema', alpha: 0.3 } });
+ *   const cam = engine.openStream('rtsp://127.0.0.1:8554/cam', { smoothing: { kind: 'trailing', window: 5 } });
  *   cam.subscribe((e) => e.type === 'output' && console.log(e.output.results.map((f) => f.label)));
  *   for await (const out of engine.labelVideo('clip.mp4', { smoothing: { kind: 'centred', window: 25 } })) { ... }
  */
@@ -18,6 +18,7 @@ import { createBatcher, type BatcherOptions } from './batch/index.js';
 import { createFaceDetector, type FaceDetector, type FaceDetectorOptions } from './detect/index.js';
 import { smoothOffline } from './offline.js';
 import { createFrameProcessor, type FrameProcessor } from './process.js';
+import { LIVE_SMOOTHING, smoothingWindow } from './smooth/spec.js';
 import type { TrackerOptions } from './track/index.js';
 import type { Engine, Frame, FrameOutput, LabelOptions, SmoothingSpec, StreamEvent, StreamHandle, StreamInfo, StreamOptions, StreamState } from './types.js';
 
@@ -51,7 +52,7 @@ const DEFAULTS = {
   detector: {},
   liveDetectEvery: 25,
   tracker: {},
-  smoothing: { kind: 'ema', alpha: 0.3 } as SmoothingSpec,
+  smoothing: LIVE_SMOOTHING as SmoothingSpec,
   maxSide: 640,
   inFlight: 3,
   reconnect: { maxAttempts: 20 },
@@ -249,7 +250,7 @@ export async function createEngine(options: Partial<EngineOptions> & Pick<Engine
       if (signal?.aborted) throw new Error(`labelling of ${file} was cancelled`);
       if (failure) throw failure;
       if (smoothing.kind === 'centred') {
-        smoothOffline(outputs, smoothing.window ?? 25, model.classes);
+        smoothOffline(outputs, smoothingWindow(smoothing), model.classes);
         yield* outputs;
       }
     } finally {

@@ -1,6 +1,9 @@
 /** Shapes that flow from ingest through the pipeline to the server, CLI and evaluation. */
 
+import type { SmoothingSpec } from './smooth/spec.js';
+
 export type { Frame } from '../ingest/index.js';
+export type { SmoothingSpec };
 
 export interface Box {
   x: number;
@@ -33,14 +36,6 @@ export interface FrameOutput {
   results: FaceOutput[];
 }
 
-/** Smoothing of the per-track distributions. `centred` is offline only (labelling, evaluation). */
-export interface SmoothingSpec {
-  kind: 'none' | 'ema' | 'trailing' | 'centred';
-  /** EMA weight of the newest frame (0 < alpha <= 1). */
-  alpha?: number;
-  /** Trailing window in frames, or the centred half-width D (mean over ±D frames). */
-  window?: number;
-}
 
 export type StreamState = 'connecting' | 'live' | 'stalled' | 'reconnecting' | 'ended' | 'failed' | 'stopped';
 

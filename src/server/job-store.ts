@@ -7,14 +7,15 @@
 import { mkdir, open, readFile, readdir, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
-import { JobInfo, OfflineSmoothing } from './schemas.js';
+import { SmoothingSpec } from '../pipeline/smooth/index.js';
+import { JobInfo } from './schemas.js';
 
 export const JobRecord = z.object({
   info: JobInfo,
   request: z.object({
     /** Real path of the media file; absent for an upload (then `input` in the job's folder). */
     media: z.string().optional(),
-    smoothing: OfflineSmoothing.optional(),
+    smoothing: SmoothingSpec.optional(),
     detectEvery: z.number().int().optional(),
     /** Bytes of the uploaded input, counted against the queue's upload budget. */
     uploadBytes: z.number().int().optional(),

@@ -268,6 +268,12 @@ describe('reports and outputs', () => {
     assert.deepEqual(smoothingOption('ema', undefined, '0.5'), { kind: 'ema', alpha: 0.5 });
     assert.throws(() => smoothingOption('gauss', undefined, undefined), /--smoothing must be one of/);
     assert.throws(() => smoothingOption('trailing', '0', undefined), /--window must be an integer >= 1/);
+    // The HTTP API's limits: windows up to 1000 frames, alpha in (0, 1], a centred half-width of 0 allowed.
+    assert.throws(() => smoothingOption('centred', '1001', undefined), /--window: .*1000.*"1001"/);
+    assert.throws(() => smoothingOption('ema', undefined, '1.5'), /--alpha: .*"1.5"/);
+    assert.deepEqual(smoothingOption('centred', '0', undefined), { kind: 'centred', window: 0 });
+    assert.deepEqual(smoothingOption('trailing', undefined, undefined), { kind: 'trailing', window: 10 });
+    assert.deepEqual(smoothingOption('ema', undefined, undefined), { kind: 'ema', alpha: 0.3 });
     assert.deepEqual(windowList('0, 5,10'), [0, 5, 10]);
     assert.throws(() => windowList('5,x'), /--sweep-smoothing/);
   });

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { argmax, createCausalSmoother, smoothCentred, type SeriesPoint } from '../../src/pipeline/smooth/index.js';
+import { argmax, createCausalSmoother, LIVE_SMOOTHING, LiveSmoothing, smoothCentred, SmoothingSpec, smoothingWindow, type SeriesPoint } from '../../src/pipeline/smooth/index.js';
 
 function close(actual: number[], expected: number[], tol = 1e-12): void {
   assert.equal(actual.length, expected.length, `length ${actual.length} vs ${expected.length}`);
@@ -91,10 +91,23 @@ test('memory stays bounded as faces come and go', () => {
   assert.equal(s.size, 0);
 });
 
+test('one set of defaults: the smoother, live streams and the API agree', () => {
+  assert.deepEqual(createCausalSmoother().options, { kind: 'ema', alpha: 0.3, window: 10, forgetAfter: 30 });
+  assert.deepEqual(LIVE_SMOOTHING, { kind: 'ema', alpha: 0.3 });
+  assert.equal(smoothingWindow({ kind: 'centred' }), 25);
+  assert.equal(smoothingWindow({ kind: 'trailing' }), 10);
+  // The API takes what the smoother takes: a trailing window of 1..1000, a centred one of 0..1000.
+  assert.equal(SmoothingSpec.safeParse({ kind: 'trailing', window: 0 }).success, false);
+  assert.equal(SmoothingSpec.safeParse({ kind: 'centred', window: 0 }).success, true);
+  assert.equal(SmoothingSpec.safeParse({ kind: 'centred', window: 1001 }).success, false);
+  assert.equal(LiveSmoothing.safeParse({ kind: 'centred' }).success, false);
+  assert.throws(() => createCausalSmoother({ kind: 'trailing', window: 1001 }));
+});
+
 test('invalid options and inputs give clear errors', () => {
   assert.throws(() => createCausalSmoother({ kind: 'median' as never }), /kind must be 'ema', 'trailing' or 'none'/);
   for (const alpha of [0, -0.1, 1.5, Number.NaN]) assert.throws(() => createCausalSmoother({ alpha }), /alpha must be in \(0, 1\]/);
-  for (const window of [0, 2.5, -3]) assert.throws(() => createCausalSmoother({ kind: 'trailing', window }), /window must be an integer >= 1/);
+  for (const window of [0, 2.5, -3, 1001]) assert.throws(() => createCausalSmoother({ kind: 'trailing', window }), /window must be an integer in \[1, 1000\]/);
   assert.throws(() => createCausalSmoother({ forgetAfter: -1 }), /forgetAfter must be an integer >= 0/);
   assert.doesNotThrow(() => createCausalSmoother({ alpha: undefined }));
 

@@ -6,17 +6,20 @@
  * interpolation, the practice that gains frame-level F1 on Aff-Wild2 (ABAW).
  *
  * Every distribution in or out is a number[] of length L summing to 1; the label of a smoothed
- * distribution is its argmax.
+ * distribution is its argmax. Defaults and limits: spec.ts.
  */
+import { SMOOTHING } from './spec.js';
+
+export { LIVE_SMOOTHING, LiveSmoothing, SMOOTHING, SmoothingSpec, smoothingWindow } from './spec.js';
 
 export type SmoothKind = 'ema' | 'trailing' | 'none';
 
 export interface CausalSmootherOptions {
   /** 'ema', 'trailing' or 'none' (raw outputs passed through). */
   kind?: SmoothKind;
-  /** EMA weight of a new frame, in (0, 1]; 1 means no smoothing. */
+  /** EMA weight of a new frame, in (0, 1]; 1 means no smoothing. Default SMOOTHING.alpha. */
   alpha?: number;
-  /** Trailing window length in source frames (integer >= 1). */
+  /** Trailing window length in source frames (integer in [1, SMOOTHING.maxWindow]). Default SMOOTHING.trailingWindow. */
   window?: number;
   /**
    * A track not pushed for more than this many frames is forgotten (its state dropped), so
@@ -40,7 +43,7 @@ export interface CausalSmoother {
   readonly size: number;
 }
 
-const DEFAULTS: Required<CausalSmootherOptions> = { kind: 'ema', alpha: 0.2, window: 10, forgetAfter: 30 };
+const DEFAULTS: Required<CausalSmootherOptions> = { kind: 'ema', alpha: SMOOTHING.alpha, window: SMOOTHING.trailingWindow, forgetAfter: 30 };
 
 /** Largest allowed |Σp − 1| for an input distribution (float32 softmax sums are far closer). */
 const SUM_TOLERANCE = 1e-3;
@@ -241,7 +244,7 @@ function validateCausalOptions(o: Required<CausalSmootherOptions>): void {
     throw new RangeError(`smoothing kind must be 'ema', 'trailing' or 'none' (got ${JSON.stringify(o.kind)})`);
   }
   if (typeof o.alpha !== 'number' || !(o.alpha > 0 && o.alpha <= 1)) throw new RangeError(`alpha must be in (0, 1] (got ${o.alpha})`);
-  if (!Number.isInteger(o.window) || o.window < 1) throw new RangeError(`window must be an integer >= 1 (got ${o.window})`);
+  if (!Number.isInteger(o.window) || o.window < 1 || o.window > SMOOTHING.maxWindow) throw new RangeError(`window must be an integer in [1, ${SMOOTHING.maxWindow}] (got ${o.window})`);
   if (!Number.isInteger(o.forgetAfter) || o.forgetAfter < 0) throw new RangeError(`forgetAfter must be an integer >= 0 (got ${o.forgetAfter})`);
 }
 
