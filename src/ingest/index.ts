@@ -9,6 +9,7 @@
 export { parseSource, SourceError } from './source.js';
 export type { Source, SourceKind, FileSource, RtspSource, HttpSource, V4l2Source, ParseSourceOptions } from './source.js';
 export { openSource } from './ingest.js';
+export { isInsideMediaDirs, mediaCandidates, realMediaDirs } from './media.js';
 export { createAddressPolicy, DEFAULT_NETWORK_POLICY } from './policy.js';
 export type { AddressPolicy, NetworkPolicy } from './policy.js';
 export { redact } from './redact.js';

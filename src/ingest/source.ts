@@ -7,7 +7,7 @@
  */
 import fs from 'node:fs';
 import net from 'node:net';
-import path from 'node:path';
+import { isInsideMediaDirs, mediaCandidates, realMediaDirs } from './media.js';
 import { createAddressPolicy, type NetworkPolicy } from './policy.js';
 import { redact } from './redact.js';
 
@@ -71,28 +71,13 @@ export class SourceError extends Error {
   override name = 'SourceError';
 }
 
-function realDir(dir: string): string | undefined {
-  try {
-    return fs.realpathSync(path.resolve(dir));
-  } catch {
-    return undefined;
-  }
-}
-
-function isInside(file: string, dir: string): boolean {
-  const rel = path.relative(dir, file);
-  return rel !== '' && !rel.startsWith('..') && !path.isAbsolute(rel);
-}
-
 function parseFile(input: string, mediaDirs: string[]): FileSource {
-  const dirs = mediaDirs.map(realDir).filter((d): d is string => d !== undefined);
+  const dirs = realMediaDirs(mediaDirs);
   if (dirs.length === 0) throw new SourceError(`Local files are disabled: no existing media folder is configured`);
-  // Relative names are looked up in the media folders, in order; absolute paths are taken as is.
-  const candidates = path.isAbsolute(input) ? [input] : mediaDirs.map((d) => path.resolve(d, input));
-  const found = candidates.find((c) => fs.existsSync(c));
+  const found = mediaCandidates(input, mediaDirs).find((c) => fs.existsSync(c));
   if (found === undefined) throw new SourceError(`Source file not found: ${input}`);
   const real = fs.realpathSync(found);
-  if (!dirs.some((d) => isInside(real, d))) {
+  if (!isInsideMediaDirs(real, dirs)) {
     throw new SourceError(`Source file is outside the media folders (${dirs.join(', ')}): ${input}`);
   }
   if (!fs.statSync(real).isFile()) throw new SourceError(`Source is not a regular file: ${input}`);

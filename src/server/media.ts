@@ -9,6 +9,7 @@
 import { constants, existsSync } from 'node:fs';
 import { open, readlink, realpath, stat, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
+import { isInsideMediaDirs, mediaCandidates, realMediaDirs } from '../ingest/index.js';
 import { HttpError } from './errors.js';
 
 export interface OpenedFile {
@@ -24,11 +25,6 @@ const PROC_FD = '/proc/self/fd';
 
 /** Opens without blocking on a FIFO or device; regular files are checked after the open. */
 const FLAGS = constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY;
-
-function isInside(file: string, dir: string): boolean {
-  const rel = path.relative(dir, file);
-  return rel !== '' && !rel.startsWith('..') && !path.isAbsolute(rel);
-}
 
 async function realPathOf(handle: FileHandle, requested: string): Promise<string> {
   if (existsSync(PROC_FD)) return readlink(`${PROC_FD}/${handle.fd}`);
@@ -79,13 +75,12 @@ export async function openChecked(file: string, check: (realPath: string) => voi
  * const input = await openMediaFile('clip.mp4', ['/srv/media']);
  */
 export async function openMediaFile(requested: string, mediaDirs: string[]): Promise<OpenedFile> {
-  const dirs = (await Promise.all(mediaDirs.map((d) => realpath(d).catch(() => undefined)))).filter((d): d is string => d !== undefined);
-  const candidates = path.isAbsolute(requested) ? [requested] : mediaDirs.map((d) => path.resolve(d, requested));
-  for (const candidate of candidates) {
+  const dirs = realMediaDirs(mediaDirs);
+  for (const candidate of mediaCandidates(requested, mediaDirs)) {
     let opened: OpenedFile;
     try {
       opened = await openChecked(candidate, (real) => {
-        if (!dirs.some((d) => isInside(real, d))) throw new HttpError(422, 'refused source', `${requested} is outside the media folders`);
+        if (!isInsideMediaDirs(real, dirs)) throw new HttpError(422, 'refused source', `${requested} is outside the media folders`);
       });
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
