@@ -27,6 +27,8 @@ options:
   --no-demo        do not start the looped demo stream (media/demo.mp4)
   --allowed-host H     also answer to Host name H (repeatable; adds to ARBEX_ALLOWED_HOSTS)
   --insecure-no-token  listen on a non-loopback --host without ARBEX_TOKEN all the same
+  --nats URL       join a cluster through NATS JetStream (or ARBEX_NATS_URL) as
+  --role R         gateway, worker or all (default), --capacity N streams per worker (docs/SCALING.md)
 
 ARBEX_TOKEN, when set, is required by the API and the WebSocket. Jobs and their labels are kept
 in ARBEX_DATA_DIR (default data/server) across restarts; labelling runs in a separate process.
@@ -43,6 +45,9 @@ function intArg(name: string, value: string | undefined, min: number, max: numbe
 
 /** Runs until SIGINT or SIGTERM, then closes the server and the engine and resolves with 0. */
 export async function run(argv: string[]): Promise<number> {
+  // With a NATS address this process is a cluster gateway and/or worker (src/cluster).
+  const cluster = await import('../cluster/cli.js');
+  if (!argv.some((a) => a === '--help' || a === '-h') && cluster.clusterRequested(argv)) return cluster.run(argv);
   const { values } = parseArgs({
     args: argv,
     options: {
