@@ -13,6 +13,8 @@ const benches: Record<string, () => Promise<Bench>> = {
   pipeline: () => import('./pipeline.js'),
   accuracy: () => import('./accuracy.js'),
   server: () => import('./server.js'),
+  peers: () => import('./peers.js'),
+  lag: () => import('./lag.js'),
 };
 
 async function main(name: string | undefined, args: string[]): Promise<void> {

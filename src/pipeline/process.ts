@@ -11,6 +11,7 @@
 import type { FaceModel, FacePrediction } from '../model/types.js';
 import { cropFace } from './align/index.js';
 import type { FaceDetector } from './detect/index.js';
+import { timed, type StageListener } from './profile.js';
 import { argmax, createCausalSmoother } from './smooth/index.js';
 import { createTracker, type TrackerOptions } from './track/index.js';
 import type { FaceOutput, Frame, FrameOutput, SmoothingSpec } from './types.js';
@@ -24,6 +25,8 @@ export interface FrameProcessorOptions {
   tracker?: Partial<TrackerOptions>;
   /** Causal smoothing only ('centred' needs the future: see smoothOffline). */
   smoothing?: SmoothingSpec;
+  /** Benchmarks: receives the time of each alignment and smoothing step (profile.ts). */
+  onStage?: StageListener;
 }
 
 export interface FrameProcessor {
@@ -41,7 +44,7 @@ function serial<A, R>(fn: (a: A) => Promise<R>): (a: A) => Promise<R> {
 }
 
 export function createFrameProcessor(options: FrameProcessorOptions): FrameProcessor {
-  const { stream, model, predict, detector, smoothing = { kind: 'none' } } = options;
+  const { stream, model, predict, detector, smoothing = { kind: 'none' }, onStage } = options;
   if (smoothing.kind === 'centred') throw new Error('centred smoothing needs future frames: use it offline (labelVideo), not per frame');
   const tracker = createTracker(options.tracker);
   const smoother = createCausalSmoother({ kind: smoothing.kind, alpha: smoothing.alpha, window: smoothing.window });
@@ -49,7 +52,7 @@ export function createFrameProcessor(options: FrameProcessorOptions): FrameProce
 
   const locate = serial(async (frame: Frame) => {
     const faces = tracker.update(frame.index, await detector.detect(frame));
-    const predictions = Promise.all(faces.map((f) => predict(cropFace(frame, f.landmarks5, model))));
+    const predictions = Promise.all(faces.map((f) => predict(timed(onStage, 'alignment', () => cropFace(frame, f.landmarks5, model)))));
     // Keep a rejection from being reported as unhandled before `finish` awaits it.
     predictions.catch(() => undefined);
     return { frame, faces, predictions };
@@ -60,7 +63,7 @@ export function createFrameProcessor(options: FrameProcessorOptions): FrameProce
     const predictions = await located.predictions;
     const results: FaceOutput[] = faces.map((f, i) => {
       const p = predictions[i];
-      const smoothed = smoother.push(f.track, frame.index, p.corrected);
+      const smoothed = timed(onStage, 'smoothing', () => smoother.push(f.track, frame.index, p.corrected));
       return {
         track: f.track,
         box: f.box,

@@ -19,6 +19,7 @@ import { fileHandler } from '../../backends/fs-io.js';
 import type { Box, Frame, Landmarks5 } from '../types.js';
 import { blazefaceAnchors, runBlazeface, type Detection } from './blazeface.js';
 import { boundsOf, boxIou } from './boxes.js';
+import { timed, type StageListener } from '../profile.js';
 import { landmarks5FromMesh, roiFromDetection, roiFromMesh, runMesh, type MeshPoint, type Roi } from './mesh.js';
 
 export type { Detection } from './blazeface.js';
@@ -53,6 +54,8 @@ export interface FaceDetectorOptions {
   iouThreshold: number;
   /** Folder holding blazeface.json and facemesh.json; defaults to @vladmandic/human's models/. */
   modelDir: string;
+  /** Benchmarks: receives the time of each BlazeFace and FaceMesh run (../profile.ts). */
+  onStage?: StageListener;
 }
 
 export interface FaceDetector {
@@ -86,7 +89,7 @@ export async function createFaceDetector(options: Partial<FaceDetectorOptions> =
   let sinceDetection = Infinity;
 
   async function meshFaces(frame: Frame, rois: Roi[], detections: (Detection | null)[]): Promise<DetectedFace[]> {
-    const results = await runMesh(meshModel, frame, rois);
+    const results = await timed(opts.onStage, 'mesh', () => runMesh(meshModel, frame, rois));
     const faces: DetectedFace[] = [];
     results.forEach((r, i) => {
       if (r.score < opts.meshMinScore) return;
@@ -107,7 +110,7 @@ export async function createFaceDetector(options: Partial<FaceDetectorOptions> =
     let found: DetectedFace[] = [];
     if (lost || followed.length === 0 || sinceDetection + 1 >= opts.detectEvery) {
       sinceDetection = 0;
-      const dets = await runBlazeface(detector, anchors, frame, opts);
+      const dets = await timed(opts.onStage, 'blazeface', () => runBlazeface(detector, anchors, frame, opts));
       const fresh: Detection[] = [];
       for (const d of dets) {
         // Faces already followed by their mesh need no second mesh run; they take the score.
