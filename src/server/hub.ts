@@ -103,6 +103,9 @@ const DEFAULTS = {
   maxPayload: 64 * 1024,
 };
 
+/** Characters of a client's message quoted back in an error. */
+const MAX_DETAIL = 200;
+
 function reject(socket: Duplex, status: number, text: string, error: string, headers = ''): void {
   const body = JSON.stringify({ error });
   // Destroyed once written: a client that never closes its side does not keep the socket.
@@ -164,6 +167,9 @@ export function createHub(options: HubOptions): Hub {
   };
 
   const send = (c: Client, message: object) => enqueue(c, { data: JSON.stringify(message) });
+  /** An error about a client's message; what it quotes is cut short, so an answer stays small whatever was sent. */
+  const refuse = (c: Client, error: string, detail: string) =>
+    send(c, { type: 'error', error, detail: detail.length > MAX_DETAIL ? `${detail.slice(0, MAX_DETAIL)}... (${detail.length} characters)` : detail });
 
   const onEvent = (id: string, event: StreamEvent) => {
     let data: string | undefined;
@@ -204,19 +210,19 @@ export function createHub(options: HubOptions): Hub {
   const onMessage = (c: Client, raw: RawData, isBinary: boolean) => {
     // Any message proves the client is alive, as a pong would.
     c.alive = true;
-    if (isBinary) return send(c, { type: 'error', error: 'bad message', detail: 'binary messages are not accepted' });
+    if (isBinary) return refuse(c, 'bad message', 'binary messages are not accepted');
     let parsed: unknown;
     try {
       parsed = JSON.parse(raw.toString());
     } catch {
-      return send(c, { type: 'error', error: 'bad message', detail: 'not valid JSON' });
+      return refuse(c, 'bad message', 'not valid JSON');
     }
     const type = (parsed as { type?: unknown } | null)?.type;
     if (typeof type === 'string' && !['subscribe', 'unsubscribe', 'ping'].includes(type)) {
-      return send(c, { type: 'error', error: 'unknown type', detail: type });
+      return refuse(c, 'unknown type', type);
     }
     const msg = ClientMessage.safeParse(parsed);
-    if (!msg.success) return send(c, { type: 'error', error: 'bad message', detail: describeIssues(msg.error) });
+    if (!msg.success) return refuse(c, 'bad message', describeIssues(msg.error));
     const m = msg.data;
     if (m.type === 'ping') return send(c, { type: 'pong' });
     if (m.type === 'unsubscribe') {
@@ -227,7 +233,7 @@ export function createHub(options: HubOptions): Hub {
     sync();
     const handles = engine.streams();
     if (m.stream !== '*' && !handles.some((h) => h.id === m.stream)) {
-      return send(c, { type: 'error', error: 'unknown stream', detail: m.stream });
+      return refuse(c, 'unknown stream', m.stream);
     }
     c.subs.add(m.stream);
     // The current state first, so a client knows where each stream stands before its frames.
@@ -239,7 +245,12 @@ export function createHub(options: HubOptions): Hub {
     clients.add(c);
     ws.on('message', (raw, isBinary) => onMessage(c, raw, isBinary));
     ws.on('pong', () => (c.alive = true));
-    ws.on('error', () => ws.terminate());
+    // ws has already sent the close frame (1002, 1007, 1009...) and ends the connection once it
+    // is written (or after its close timeout): terminating here could reset it before the client
+    // reads why. Errors before any close (a reset socket) end it at once.
+    ws.on('error', () => {
+      if (ws.readyState !== WebSocket.CLOSING) ws.terminate();
+    });
     ws.on('close', () => {
       clients.delete(c);
       c.queue.length = 0;
