@@ -12,7 +12,10 @@
  *   smoothedLagMs        change → first frame whose smoothed label is the new one
  *   smoothedBehindRawMs  smoothedLag − rawLag where both caught it: the smoother's own delay,
  *                        apart from the model's (the issue's "lag a real change" target, 300 ms)
- * within the new label's segment (a series that never shows it there missed that change).
+ * within the new label's segment (a series that never shows it there missed that change;
+ * missedBySmoothedOnly counts the changes the raw labels caught and the smoothed ones did not,
+ * with the lengths of those segments: a smoother drops short segments by design, a long one
+ * missed would be a lag beyond its length).
  * stepResponseMs is the smoother alone on an ideal switch (one-hot A, then one-hot B).
  */
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -66,11 +69,13 @@ export interface LagLine {
   rawLagMs: Summary;
   smoothedLagMs: Summary;
   smoothedBehindRawMs: Summary;
+  /** Changes the raw labels caught and the smoothed ones never did, with the lengths of those segments (smoothing drops short ones). */
+  missedBySmoothedOnly: { n: number; segmentMs: Summary };
   stepResponseMs: number;
   machine: Machine;
 }
 
-const DEFAULTS: LagOptions = { clips: 2, frames: 750, weights: path.join(ROOT, 'weights', 'demo'), seed: 13 };
+const DEFAULTS: LagOptions = { clips: 2, frames: 500, weights: path.join(ROOT, 'weights', 'demo'), seed: 13 };
 
 /** Frames until the smoother's label follows an ideal switch from one class to another. */
 export function stepResponseFrames(smoothing: SmoothingSpec, classes = 7): number {
@@ -161,6 +166,10 @@ export async function benchLag(options: Partial<LagOptions> = {}): Promise<LagLi
     rawLagMs: summary(lags(raw), 0),
     smoothedLagMs: summary(lags(smooth), 0),
     smoothedBehindRawMs: summary(addedLag(raw, smooth).map(ms), 0),
+    missedBySmoothedOnly: (() => {
+      const segments = raw.filter((r, i) => r.lag !== null && smooth[i]!.lag === null).map((r) => ms(r.length));
+      return { n: segments.length, segmentMs: summary(segments, 0) };
+    })(),
     stepResponseMs: ms(stepResponseFrames(chain.smoothing)),
     machine: (o.machine ?? (() => describeMachine(backend)))(),
   };
