@@ -15,6 +15,16 @@
  *             (no align-corners), grey = 0.2989 R + 0.5870 G + 0.1140 B, then (grey - 0.5) * 2.
  *
  * Model files are read from node_modules with the file system (no fetch, no network).
+ *
+ * With detection (loadDetectSystem), each system finds the face itself in a photo of any size,
+ * as its package does, and classifies the largest face it finds:
+ *   arbex     `arbex eval --images` without --crops: BlazeFace + FaceMesh (src/pipeline/detect,
+ *             detector on every image), alignment, the model (src/eval/images.ts detectCrop)
+ *   face-api  TinyFaceDetector + 68 landmarks + expressions (peer-pipelines.ts)
+ *   human     BlazeFace + mesh + emotion, caching off, up to 5 faces (peer-pipelines.ts)
+ * Every system gets the same frame: the photo with a black border of DETECT_BORDER x its longer
+ * side on every side, and, when it finds no face there, the photo as it is: the way
+ * src/eval/images.ts lets BlazeFace find faces that fill the image (FER2013's crops).
  */
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
@@ -27,6 +37,9 @@ import { loadFaceModel } from '../src/model/face-model.js';
 import { ABAW_CLASSES, classIndexer } from '../src/model/data/classes.js';
 import { decodeRgb } from '../src/model/data/dataset.js';
 import { fileHandler } from '../src/backends/fs-io.js';
+import { decodeFrame, detectCrop } from '../src/eval/images.js';
+import { createFaceDetector } from '../src/pipeline/detect/index.js';
+import { loadFaceApi, loadHuman } from './peer-pipelines.js';
 
 export const SYSTEMS = ['arbex', 'face-api', 'human'] as const;
 export type SystemName = (typeof SYSTEMS)[number];
@@ -209,4 +222,59 @@ export async function loadSystem(name: SystemName, options: Partial<SystemOption
   const { weights } = { weights: readSettings().weightsDir, ...options };
   if (name === 'arbex') return arbexSystem({ weights });
   return name === 'face-api' ? faceApiSystem() : humanSystem();
+}
+
+/** Border added around a photo before detection, as src/eval/images.ts adds it (fraction of the longer side). */
+export const DETECT_BORDER = 0.5;
+
+/** A system that finds the face in a photo itself. */
+export interface DetectSystem extends Pick<System, 'name' | 'version' | 'weights' | 'labels' | 'classes'> {
+  /** The largest face's distribution in `classes` order; null when the system finds no face. */
+  predictPhoto(file: string): Promise<number[] | null>;
+  dispose(): void;
+}
+
+/**
+ * Loads one of the compared systems with its own face detector (call initBackend first).
+ *
+ * @example
+ * const human = await loadDetectSystem('human');
+ * const p = await human.predictPhoto('family.jpg'); // null: no face found
+ */
+export async function loadDetectSystem(name: SystemName, options: Partial<SystemOptions & { border: number }> = {}): Promise<DetectSystem> {
+  const { weights, border } = { weights: readSettings().weightsDir, border: DETECT_BORDER, ...options };
+  const borders = border > 0 ? [border, 0] : [0];
+  if (name === 'arbex') {
+    const system = await arbexSystem({ weights });
+    const model = await loadFaceModel(weights, { workers: 0 });
+    const detector = await createFaceDetector({ detectEvery: 1 });
+    system.dispose();
+    return {
+      ...system,
+      async predictPhoto(file) {
+        const crop = await detectCrop(file, model, detector, border);
+        return crop === null ? null : (await model.predict([crop]))[0]!.corrected;
+      },
+      dispose() {
+        detector.dispose();
+        model.dispose();
+      },
+    };
+  }
+  const pipeline = name === 'human' ? await loadHuman('off', { maxFaces: 5 }) : await loadFaceApi();
+  return {
+    name,
+    version: pipeline.version,
+    labels: pipeline.labels,
+    classes: toClasses(name, pipeline.labels),
+    async predictPhoto(file) {
+      for (const b of borders) {
+        const faces = await pipeline.detect(await decodeFrame(file, b));
+        if (faces.length === 0) continue;
+        return faces.reduce((x, y) => (y.box.w * y.box.h > x.box.w * x.box.h ? y : x)).dist;
+      }
+      return null;
+    },
+    dispose: () => pipeline.dispose(),
+  };
 }

@@ -69,7 +69,7 @@ export interface ImagesOptions {
 const DEFAULTS = { border: 0.5, batchSize: 32 };
 
 /** Decodes an image file to a frame (EXIF orientation applied), with a black border of `border` x its longer side. */
-async function decodeFrame(file: string, border: number): Promise<Frame> {
+export async function decodeFrame(file: string, border: number): Promise<Frame> {
   const img = sharp(file);
   const { width = 0, height = 0 } = await img.metadata();
   const pad = Math.round(border * Math.max(width, height));
@@ -88,7 +88,7 @@ async function decodeFrame(file: string, border: number): Promise<Frame> {
  * searched with the border first, then, when no face is found, as it is (on FER2013 about 1 % of
  * the faces are found only that way).
  */
-async function detectCrop(file: string, model: FaceModel, detector: FaceDetector, border: number): Promise<Uint8Array | null> {
+export async function detectCrop(file: string, model: FaceModel, detector: FaceDetector, border: number): Promise<Uint8Array | null> {
   for (const b of border > 0 ? [border, 0] : [0]) {
     const frame = await decodeFrame(file, b);
     detector.reset(); // every image is a new scene: nothing tracked from the previous one

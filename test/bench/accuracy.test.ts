@@ -12,7 +12,8 @@ import { after, before, describe, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import sharp from 'sharp';
 import { benchAccuracy } from '../../bench/accuracy.js';
-import { loadSystem, type Pixels, type System } from '../../bench/systems.js';
+import { loadDetectSystem, loadSystem, type Pixels, type System } from '../../bench/systems.js';
+import { ASTRONAUT, GRACE_HOPPER } from '../fixtures/media.js';
 import { initBackend } from '../../src/backends/index.js';
 
 await initBackend(undefined, { log: false });
@@ -125,7 +126,7 @@ describe('benchAccuracy', () => {
     assert.deepEqual(line!.perClassF1, { Happiness: 0.8, Sadness: 0 });
     assert.equal(line!.macroF1, 0.4);
     assert.equal(line!.version, JSON.parse(await readFile(path.join(HUMAN, 'package.json'), 'utf8')).version);
-    assert.ok(line!.imagesPerSecModel > 0 && line!.imagesPerSecWall > 0);
+    assert.ok(line!.imagesPerSecModel! > 0 && line!.imagesPerSecWall > 0);
     assert.equal(line!.machine.backend, tf.getBackend());
   });
 
@@ -134,5 +135,46 @@ describe('benchAccuracy', () => {
     await mkdir(path.join(root, 'bored'), { recursive: true });
     await copyFile(smile, path.join(root, 'bored', '0.jpg'));
     await assert.rejects(benchAccuracy({ dir: root, systems: ['human'] }), /"bored" is not in the class list/);
+  });
+});
+
+describe('benchAccuracy --detect: each system finds the face itself', () => {
+  test('full-size photos and a 48x48 crop (bordered first) are found by every system; a photo without a face counts as wrong, as noFace', async () => {
+    // HAPPY/: the two fixture portraits (both smile, more or less) and the 48x48 smile; neutral/: a grey image.
+    const root = path.join(dir, 'photos');
+    await mkdir(path.join(root, 'HAPPY'), { recursive: true });
+    await mkdir(path.join(root, 'neutral'), { recursive: true });
+    await copyFile(ASTRONAUT, path.join(root, 'HAPPY', 'astronaut.png'));
+    await copyFile(GRACE_HOPPER, path.join(root, 'HAPPY', 'grace_hopper.jpg'));
+    await copyFile(smile, path.join(root, 'HAPPY', 'smile.jpg'));
+    await sharp({ create: { width: 200, height: 160, channels: 3, background: { r: 128, g: 128, b: 128 } } }).png().toFile(path.join(root, 'neutral', 'grey.png'));
+    const lines = await benchAccuracy({ dir: root, detect: true });
+    assert.deepEqual(lines.map((l) => l.system), ['arbex', 'face-api', 'human']);
+    for (const line of lines) {
+      assert.equal(line.mode, 'detect');
+      assert.equal(line.border, 0.5);
+      assert.equal(line.images, 4);
+      assert.equal(line.noFace, 1, `${line.system}: only the grey image has no face`);
+      assert.ok(line.accuracy <= 0.75, `${line.system}: the grey image counts as wrong`);
+      assert.equal(line.imagesPerSecModel, undefined);
+      assert.equal(line.foundAccuracy, Math.round((line.accuracy * 4 * 10000) / 3) / 10000);
+    }
+  });
+
+  test('arbex finds the face as `arbex eval --images` does and gives a distribution over its classes', async () => {
+    const arbex = await loadDetectSystem('arbex');
+    try {
+      const p = await arbex.predictPhoto(GRACE_HOPPER);
+      assert.equal(p!.length, arbex.classes.length);
+      assert.ok(Math.abs(p!.reduce((a, b) => a + b) - 1) < 1e-4);
+    } finally {
+      arbex.dispose();
+    }
+  });
+
+  test('--border applies to --detect only', async () => {
+    const { run } = await import('../../bench/accuracy.js');
+    await assert.rejects(run([dir, '--border', '0.2']), /--border applies to --detect/);
+    await assert.rejects(run([dir, '--detect', '--border=-1']), /--border must be a number >= 0/);
   });
 });
