@@ -376,9 +376,10 @@ export async function abruptDisconnect(wsUrl: string, kind: DisconnectKind, r: (
 /**
  * A client that subscribes to everything and never reads again, and keeps asking for more (a
  * subscribe for every stream, pings, messages with errors): its TCP receive window fills, then
- * the server's buffers. `stop()` ends its traffic and hands back what it wrote.
+ * the server's buffers. It writes 200 messages every `pauseMs`. `stop()` ends its traffic and
+ * hands back the bytes it wrote.
  */
-export async function slowReader(wsUrl: string): Promise<{ client: RawClient; stop(): Promise<number> }> {
+export async function slowReader(wsUrl: string, pauseMs = 10): Promise<{ client: RawClient; stop(): Promise<number> }> {
   const c = await rawConnect(wsUrl);
   c.socket.pause();
   c.send(frame({ opcode: OP.text, payload: '{"type":"subscribe","stream":"*"}' }));
@@ -395,7 +396,7 @@ export async function slowReader(wsUrl: string): Promise<{ client: RawClient; st
       // buffer is the only bound on this side, so wait for it to drain.
       if (!c.socket.write(batch)) await new Promise((res) => c.socket.once('drain', res).once('close', res));
       written += batch.length;
-      await new Promise((res) => setTimeout(res, 10));
+      await new Promise((res) => setTimeout(res, pauseMs));
     }
   })();
   return {
