@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# ARBEx vs plain CE on the frozen real-face CNN's features: 3 seeds x 0/20/40 % symmetric noise.
+# ARBEx vs plain CE on the frozen real-face CNN's features: 3 seeds x 0/20/40 % symmetric noise,
+# with the shipped head recipe (configs/fer.json) unless EPOCHS is set.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 INIT=${INIT:-weights/fer}
 DATA=${DATA:-data/fer2013}
 OUT=${OUT:-runs/ablation-fer}
-EPOCHS=${EPOCHS:-12}
+EPOCHS=${EPOCHS:-}    # empty: the epochs of configs/fer.json
 mkdir -p "$OUT"
 for noise in 0 20 40; do
   for seed in ${SEEDS:-1 2 3}; do
@@ -16,7 +17,7 @@ for noise in 0 20 40; do
       node -e '
         const c = JSON.parse(require("fs").readFileSync("configs/fer.json", "utf8"));
         const [objective, seed, epochs] = process.argv.slice(1);
-        c.objective = objective; c.seed = Number(seed); c.epochs = Number(epochs);
+        c.objective = objective; c.seed = Number(seed); if (epochs) c.epochs = Number(epochs);
         if (objective === "ce") c.labelSmoothing = 0;   // a plain baseline is plain
         delete c.$comment;
         process.stdout.write(JSON.stringify(c, null, 1));

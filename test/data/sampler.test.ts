@@ -57,3 +57,16 @@ test('same seed and epoch repeat exactly; other epochs and seeds differ', async 
   // Epoch seed is seed + epoch.
   assert.equal(await paths(6, 0), a);
 });
+
+test('balance: false keeps every pooled record exactly once, at the data set\'s class frequencies', async () => {
+  const { records, pooled } = await refineSampler(fakeDataset(), { perGroup: 25, perClass: 20, seed: 3, balance: false }).epoch(1);
+  // Group caps: g0..g3 (200, 120, 41, 30 records) give 25 each; g4 all 10; g5 all 4 (incl. a rare one).
+  assert.equal(records.length, 25 * 4 + 10 + 4);
+  assert.equal(new Set(records.map((r) => r.path)).size, records.length);
+  const perClass = [0, 0, 0, 0, 0];
+  for (const r of records) perClass[r.label]++;
+  assert.deepEqual(perClass, pooled);
+  assert.ok(records.some((r) => r.path === 'g5/rare0.jpg'));
+  // Shuffled: not the reader's order.
+  assert.notDeepEqual(records.slice(0, 10).map((r) => r.group), Array(10).fill('g0'));
+});

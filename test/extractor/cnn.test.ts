@@ -64,6 +64,31 @@ test('colour crops are reduced to BT.601 grey: a colour image and its grey copy 
   disposeParams(store);
 });
 
+test('mirror averaging: e is the mean of the face\'s and its mirror\'s embeddings, the same for both', () => {
+  // Two stores from the same seed hold the same weights.
+  const store = createParams(6);
+  const other = createParams(6);
+  const plain = createExtractor(store, FER);
+  const averaged = createExtractor(other, validateExtractorConfig({ ...FER, mirror: 'average' }));
+  assert.equal(averaged.macsPerFace, 2 * plain.macsPerFace);
+  const before = tf.memory().numTensors;
+  const [face, mirror, expected] = tf.tidy(() => {
+    const x = images(3, 9);
+    const flipped = tf.reverse(x, 2) as tf.Tensor4D;
+    return [averaged.forward(x), averaged.forward(flipped), tf.mul(tf.add(plain.forward(x), plain.forward(flipped)), 0.5)];
+  });
+  assert.ok(relError(face.dataSync() as Float32Array, expected.dataSync() as Float32Array) < 1e-5);
+  assert.ok(relError(face.dataSync() as Float32Array, mirror.dataSync() as Float32Array) < 1e-5);
+  // Not trivially symmetric: without averaging, a face and its mirror embed differently.
+  const [p, q] = tf.tidy(() => [plain.forward(images(1, 9)), plain.forward(tf.reverse(images(1, 9), 2) as tf.Tensor4D)]);
+  assert.ok(relError(p.dataSync() as Float32Array, q.dataSync() as Float32Array) > 1e-3);
+  tf.dispose([face, mirror, expected, p, q]);
+  assert.equal(tf.memory().numTensors, before);
+  assert.throws(() => validateExtractorConfig({ ...FER, mirror: 'flip' }), /mirror must be "none" or "average"/);
+  disposeParams(store);
+  disposeParams(other);
+});
+
 test('training: every trainable variable gets a gradient; frozen: none is trainable', () => {
   const store = createParams(4);
   const fx = createExtractor(store, FER);

@@ -226,3 +226,44 @@ describe('feature cache (tiny preset)', () => {
     assert.ok(!runLines.some((l) => / train \(/.test(l)), 'no training cache is built');
   });
 });
+
+describe('feature cache (mirror-averaging cnn)', () => {
+  const CNN = { kind: 'cnn', inputSize: 32, greyMean: 0.5, greyStd: 0.25, stemWidth: 8, widths: [8, 16], depths: [1, 1], embedDim: 16, frozen: { image: true }, mirror: 'average' };
+  let dir: string;
+  let train: Dataset;
+  let model: Arbex;
+  before(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), 'arbex-cache-cnn-'));
+    await generateDataset({ out: path.join(dir, 'data'), identities: 2, imagesPerClass: 2, videos: 0, size: 40, seed: 5, splits: { train: 1, val: 0, test: 0 } });
+    train = await openDataSpec(parseDataSpec(`folder:${dir}/data/train`), CLASSES);
+    model = createArbex(createParams(2), validateArbexConfig({ ...MODEL, extractor: CNN }), { seed: 2 });
+  });
+  after(async () => {
+    model.dispose();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  test('embeds each image once (its mirror has the same embedding), in this thread and in workers', async () => {
+    let rows = 0;
+    const countingModel = { ...model, embed: (x: tf.Tensor4D, ctx?: Parameters<Arbex['embed']>[1]) => ((rows += x.shape[0]), model.embed(x, ctx)) };
+    const records = await all(train);
+    const here = await openFeatureCache({ model: countingModel, dataset: train, dir: path.join(dir, 'a'), batchSize: 8, name: 'train', log: () => undefined });
+    assert.equal(rows, records.length, 'one extractor row per image, not two');
+    const workers = await openFeatureCache({ model, dataset: train, dir: path.join(dir, 'b'), batchSize: 8, name: 'train', log: () => undefined, workers: 1 });
+    const flips = records.map(() => true);
+    // The cached row is the (mirror-averaged) extractor's output on the evaluation pixels.
+    const r = records[1]!;
+    const pixels = createAugmenter({ size: 32 }).eval(await train.load(r, 32));
+    const direct = tf.tidy(() => Array.from(model.embed(tf.tensor4d(pixels, [1, 32, 32, 3]), INFER).dataSync()));
+    assert.ok(Array.from(here.gather([r], [true])).every((v, i) => Math.abs(v - direct[i]!) <= 1e-5));
+    for (const cache of [here, workers]) {
+      const a = cache.gather(records);
+      const b = cache.gather(records, flips);
+      assert.ok(a.every((v, i) => Math.abs(v - b[i]!) <= 1e-5), 'a face and its mirror differ under mirror averaging');
+    }
+    const x = here.gather(records);
+    const y = workers.gather(records);
+    assert.ok(x.every((v, i) => Math.abs(v - y[i]!) <= 1e-5), 'worker and in-thread embeddings differ');
+    assert.ok(x.some((v) => Math.abs(v) > 1e-3), 'embeddings are not all zero');
+  });
+});

@@ -68,6 +68,7 @@ describe('training config', () => {
       [{ ...CONFIG_JSON, decay: 1.5 }, /decay must be at most 1/],
       [{ ...CONFIG_JSON, objective: 'mse' }, /objective must be one of "arbex", "ce" \(got "mse"\)/],
       [{ ...CONFIG_JSON, freeze: 'all' }, /freeze must be one of "none", "backbone"/],
+      [{ ...CONFIG_JSON, sampling: 'uniform' }, /sampling must be one of "balanced", "natural"/],
       [{ ...CONFIG_JSON, lambdas: { b: 1 } }, /lambdas.b is not a loss weight/],
       [{ ...CONFIG_JSON, augment: { zoom: 2 } }, /augment.zoom is not an augmentation setting/],
       [{ ...CONFIG_JSON, augment: { resize: 30 } }, /augment.resize must be at least the model's inputSize 40/],

@@ -1,7 +1,8 @@
 /**
  * ARBEx data refinement (docs/MODEL-SPEC.md section 7): each epoch, from every group (video or
  * identity) keep up to `perGroup` records at random, pool them, then draw `perClass` records of
- * every class, giving a class-balanced epoch of perClass * L records.
+ * every class, giving a class-balanced epoch of perClass * L records. With `balance: false` the
+ * pooled records themselves, shuffled, are the epoch (the data set's own class frequencies).
  */
 import { seededRandom } from '../nn/params.js';
 import type { DataRecord, Dataset } from './types.js';
@@ -13,10 +14,12 @@ export interface RefineOptions {
   perClass?: number;
   /** Epoch e uses the generator seeded with seed + e, so any epoch can be redrawn alone. */
   seed?: number;
+  /** true: perClass records of every class; false: every pooled record once (perClass unused). */
+  balance?: boolean;
 }
 
 export interface RefinedEpoch {
-  /** perClass records of each class that has any, in random order. */
+  /** perClass records of each class that has any (or, unbalanced, every pooled record), in random order. */
   records: DataRecord[];
   /** Records available per class after the group cap (before balancing). */
   pooled: number[];
@@ -28,7 +31,7 @@ export interface RefineSampler {
   epoch(epoch: number): Promise<RefinedEpoch>;
 }
 
-const DEFAULTS = { perGroup: 512, perClass: 500, seed: 0 };
+const DEFAULTS = { perGroup: 512, perClass: 500, seed: 0, balance: true };
 
 /**
  * Makes the per-epoch sampler over a data set. The group cap uses reservoir sampling while the
@@ -41,7 +44,7 @@ const DEFAULTS = { perGroup: 512, perClass: 500, seed: 0 };
  * const { records } = await sampler.epoch(0); // 500 * ds.classes.length records
  */
 export function refineSampler(dataset: Pick<Dataset, 'classes' | 'records'>, options: RefineOptions = {}): RefineSampler {
-  const { perGroup, perClass, seed } = { ...DEFAULTS, ...options };
+  const { perGroup, perClass, seed, balance } = { ...DEFAULTS, ...options };
   if (!(perGroup >= 1 && perClass >= 1)) throw new Error('perGroup and perClass must be at least 1');
   const numClasses = dataset.classes.length;
   return {
@@ -64,7 +67,7 @@ export function refineSampler(dataset: Pick<Dataset, 'classes' | 'records'>, opt
       const emptyClasses: number[] = [];
       byClass.forEach((pool, c) => {
         if (pool.length === 0) emptyClasses.push(c);
-        else records.push(...drawBalanced(pool, perClass, rng));
+        else records.push(...(balance ? drawBalanced(pool, perClass, rng) : pool));
       });
       shuffleInPlace(records, rng);
       return { records, pooled: byClass.map((p) => p.length), emptyClasses };

@@ -30,6 +30,12 @@ export interface CnnConfig {
   /** Size D of the embedding: the last stage's width. */
   embedDim: number;
   frozen: { image: boolean };
+  /**
+   * 'average': e is the mean of the embeddings of the face and of its mirror image (left-right
+   * flip), so the output does not depend on which way the face is mirrored; costs twice the
+   * compute. 'none' (default): the face alone.
+   */
+  mirror: 'none' | 'average';
 }
 
 /** BT.601 luma weights: FER2013's greyscale, and what colour crops are reduced with. */
@@ -51,7 +57,7 @@ function intList(v: unknown, field: string): number[] {
 
 /** Checks a `kind: "cnn"` config; returns a clean copy. */
 export function validateCnnConfig(c: Record<string, unknown>): CnnConfig {
-  const known = ['kind', 'inputSize', 'greyMean', 'greyStd', 'stemWidth', 'widths', 'depths', 'embedDim', 'frozen'];
+  const known = ['kind', 'inputSize', 'greyMean', 'greyStd', 'stemWidth', 'widths', 'depths', 'embedDim', 'frozen', 'mirror'];
   for (const key of Object.keys(c)) if (!known.includes(key)) fail(key, `is not a setting of the cnn extractor (${known.join(', ')})`);
   const frozen = c.frozen as Record<string, unknown> | undefined;
   const num = (v: unknown, field: string) => (typeof v === 'number' && Number.isFinite(v) ? v : fail(field, 'must be a number'));
@@ -65,6 +71,7 @@ export function validateCnnConfig(c: Record<string, unknown>): CnnConfig {
     depths: intList(c.depths, 'depths'),
     embedDim: posInt(c.embedDim, 'embedDim'),
     frozen: { image: typeof frozen?.image === 'boolean' ? frozen.image : fail('frozen.image', 'must be a boolean') },
+    mirror: c.mirror === undefined || c.mirror === 'none' || c.mirror === 'average' ? ((c.mirror as CnnConfig['mirror'] | undefined) ?? 'none') : fail('mirror', `must be "none" or "average" (got ${JSON.stringify(c.mirror)})`),
   };
   if (cfg.depths.length !== cfg.widths.length) fail('depths', `must have one entry per stage (${cfg.widths.length}), got ${cfg.depths.length}`);
   if (cfg.embedDim !== cfg.widths.at(-1)) fail('embedDim', `must equal the last width (${cfg.widths.at(-1)}), got ${cfg.embedDim}`);
@@ -113,7 +120,11 @@ export function createCnnExtractor(store: ParamStore, cfg: CnnConfig, name: stri
     const grey = tf.sum(tf.mul(x, tf.tensor1d([...LUMA])), -1, true);
     const normed = tf.div(tf.sub(grey, cfg.greyMean), cfg.greyStd);
     const ctxImage = cfg.frozen.image ? INFER : ctx;
-    return tf.mean(body(normed, ctxImage), [1, 2]) as tf.Tensor2D;
+    if (cfg.mirror === 'none') return tf.mean(body(normed, ctxImage), [1, 2]) as tf.Tensor2D;
+    // One pass over [faces; mirrored faces], then the mean of each face's two embeddings.
+    const both = tf.mean(body(tf.concat([normed, tf.reverse(normed, 2)], 0), ctxImage), [1, 2]) as tf.Tensor2D;
+    const [e, eMirror] = tf.split(both, 2, 0);
+    return tf.mul(tf.add(e!, eMirror!), 0.5);
   };
-  return { paramCount: countParams(store, `${name}.`), macsPerFace: b.cost.macs, forward };
+  return { paramCount: countParams(store, `${name}.`), macsPerFace: b.cost.macs * (cfg.mirror === 'average' ? 2 : 1), forward };
 }

@@ -100,6 +100,7 @@ const FER: CnnConfig = {
   depths: [1, 2, 2, 2],
   embedDim: 192,
   frozen: { image: false },
+  mirror: 'none',
 };
 
 export type ExtractorConfig = PosterConfig | CnnConfig;

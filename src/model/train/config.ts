@@ -18,8 +18,13 @@ export interface TrainConfig {
   decay: number;
   /** N: most images kept per video / identity group each epoch. */
   perGroup: number;
-  /** M: images drawn per class each epoch (an epoch is M·L images). */
+  /** M: images drawn per class each epoch (an epoch is M·L images); used when sampling is 'balanced'. */
   perClass: number;
+  /**
+   * 'balanced': the paper's refinement, M images of every class per epoch. 'natural': every
+   * training image once per epoch (after the per-group cap), at the data set's class frequencies.
+   */
+  sampling: 'balanced' | 'natural';
   /** Training augmentation (the model's inputSize is the crop size); false: plain resize. */
   augment: Omit<AugmentOptions, 'size'> | false;
   /**
@@ -45,6 +50,7 @@ export const TRAIN_DEFAULTS: Omit<TrainConfig, 'model'> = {
   decay: 0.995,
   perGroup: 512,
   perClass: 500,
+  sampling: 'balanced',
   augment: {},
   objective: 'arbex',
   freeze: 'none',
@@ -118,6 +124,7 @@ export function validateTrainConfig(json: unknown): TrainConfig {
     decay,
     perGroup: int('perGroup', json.perGroup ?? d.perGroup, 1),
     perClass: int('perClass', json.perClass ?? d.perClass, 1),
+    sampling: oneOf('sampling', json.sampling ?? d.sampling, ['balanced', 'natural'] as const),
     augment: augment(json.augment ?? d.augment),
     objective: oneOf('objective', json.objective ?? d.objective, ['arbex', 'ce'] as const),
     freeze: oneOf('freeze', json.freeze ?? d.freeze, ['none', 'backbone'] as const),

@@ -164,15 +164,19 @@ async function readCached(dir: string, expected: Pick<Index, 'key' | 'count' | '
   return values;
 }
 
-/** Embeds a batch of images [n, S, S, 3] followed by their mirrors: [2n, D] values. */
+/**
+ * Embeds a batch of images [n, S, S, 3] followed by their mirrors: [2n, D] values; or, when
+ * `mirrors` is false (an extractor whose output is the same for a face and its mirror), the
+ * images alone: [n, D].
+ */
 type Embedder = { embed(images: Float32Array, n: number): Promise<Float32Array>; close(): Promise<void> };
 
-function inThread(o: FeatureCacheOptions, S: number): Embedder {
+function inThread(o: FeatureCacheOptions, S: number, mirrors: boolean): Embedder {
   return {
     async embed(images, n) {
       const e = tf.tidy(() => {
         const x = tf.tensor4d(images, [n, S, S, 3]);
-        return o.model.embed(tf.concat([x, tf.reverse(x, 2)]), INFER);
+        return o.model.embed(mirrors ? tf.concat([x, tf.reverse(x, 2)]) : x, INFER);
       });
       const values = (await e.data()) as Float32Array;
       e.dispose();
@@ -195,14 +199,14 @@ function withMirrors(images: Float32Array, n: number, S: number): Float32Array {
   return out;
 }
 
-async function inWorkers(o: FeatureCacheOptions, S: number, workers: number): Promise<Embedder> {
+async function inWorkers(o: FeatureCacheOptions, S: number, mirrors: boolean, workers: number): Promise<Embedder> {
   const { createWorkerPool, snapshotParams } = await import('../../backends/worker-pool.js');
   const { EXTRACTOR_WORKER_MODULE } = await import('../extractor/worker.js');
   const weights = Object.fromEntries(Object.entries(snapshotParams(o.model.store)).filter(([n]) => n.startsWith('extractor.')));
   const pool = await createWorkerPool({ module: EXTRACTOR_WORKER_MODULE, spec: { config: o.model.config.extractor, name: 'extractor', weights }, size: workers });
   return {
     async embed(images, n) {
-      const { embedding } = await pool.predict({ data: withMirrors(images, n, S), shape: [2 * n, S, S, 3] });
+      const { embedding } = await pool.predict(mirrors ? { data: withMirrors(images, n, S), shape: [2 * n, S, S, 3] } : { data: images, shape: [n, S, S, 3] });
       return embedding!.data;
     },
     close: () => pool.close(),
@@ -214,15 +218,20 @@ async function build(o: FeatureCacheOptions, records: DataRecord[], dim: number)
   const S = o.model.config.extractor.inputSize;
   const features = new Float32Array(records.length * 2 * dim);
   const loader = createBatchLoader(o.dataset, { augmenter: createAugmenter({ size: S }), batchSize: o.batchSize, train: false, shuffle: false, prefetch: 2 });
-  const embedder = o.workers ? await inWorkers(o, S, o.workers) : inThread(o, S);
+  // A mirror-averaging extractor gives a face and its mirror the same embedding: one pass each.
+  const ex = o.model.config.extractor;
+  const mirrors = !(ex.kind === 'cnn' && ex.mirror === 'average');
+  const views = mirrors ? 2 : 1;
+  const embedder = o.workers ? await inWorkers(o, S, mirrors, o.workers) : inThread(o, S, mirrors);
   try {
     let row = 0;
     for await (const b of loader.batches(records)) {
       const values = await embedder.embed(b.images, b.count);
-      if (values.length !== 2 * b.count * dim) throw new Error(`feature cache: the extractor gave ${values.length / (2 * b.count)} values per image, its config says D = ${dim}`);
+      if (values.length !== views * b.count * dim) throw new Error(`feature cache: the extractor gave ${values.length / (views * b.count)} values per image, its config says D = ${dim}`);
+      const mirrorRow = mirrors ? b.count : 0;
       for (let i = 0; i < b.count; i++) {
         features.set(values.subarray(i * dim, (i + 1) * dim), (row + i) * 2 * dim);
-        features.set(values.subarray((b.count + i) * dim, (b.count + i + 1) * dim), ((row + i) * 2 + 1) * dim);
+        features.set(values.subarray((mirrorRow + i) * dim, (mirrorRow + i + 1) * dim), ((row + i) * 2 + 1) * dim);
       }
       row += b.count;
       o.progress?.update(row, records.length, `feature cache (${o.name})`);

@@ -317,7 +317,7 @@ export async function trainArbex(options: Partial<TrainOptions> & Pick<TrainOpti
   const epochs: EpochRecord[] = [];
   try {
     if (saved) adam.restore(saved.step, saved.moments);
-    const sampler = refineSampler(train, { perGroup: config.perGroup, perClass: config.perClass, seed: config.seed });
+    const sampler = refineSampler(train, { perGroup: config.perGroup, perClass: config.perClass, seed: config.seed, balance: config.sampling === 'balanced' });
     const augmenter = createAugmenter(config.augment ? { size: S, ...config.augment } : { size: S, resize: S, flip: 0, rotate: 0, brightness: 0, contrast: 0, saturation: 0, noise: 0 });
     const loader = createBatchLoader(train, { augmenter, batchSize: config.batchSize, train: true, shuffle: false, dropLast: true, seed: config.seed, prefetch: 2 });
     log(`model: ${model.extractor.paramCount} extractor + ${model.head.variables().reduce((n, v) => n + v.size, 0)} head parameters; training ${[...vars.values()].reduce((n, v) => n + v.size, 0)} (objective ${config.objective}, freeze ${config.freeze})`);
