@@ -51,7 +51,7 @@ describe('choosing ffmpeg', () => {
 describe('probing a video', () => {
   it('reads container, codec, size, rate and duration', async () => {
     const p = await probeVideo(DEMO, { ffmpegPath: FFMPEG });
-    assert.deepEqual(p, { container: 'mov,mp4,m4a,3gp,3g2,mj2', codec: 'h264', width: 480, height: 240, fps: 25, durationSec: 20, frames: 500 });
+    assert.deepEqual(p, { container: 'mov,mp4,m4a,3gp,3g2,mj2', codec: 'h264', width: 640, height: 360, fps: 25, durationSec: 20, frames: 500 });
   });
 
   it('refuses a file that is not a video, naming it as asked, not by its path', async () => {
