@@ -408,3 +408,26 @@ export async function slowReader(wsUrl: string, pauseMs = 10): Promise<{ client:
     },
   };
 }
+
+/**
+ * A client that never reads and sends WebSocket pings (125 bytes each) as fast as it can: each
+ * asks for a pong the server cannot deliver. ws (8.17+) ends such a connection once 60 pongs are
+ * waiting, without a close frame (nothing can be written to it). Resolves with whether the server
+ * closed the connection and the bytes written until then (or until `limitBytes`).
+ */
+export async function pingFlood(wsUrl: string, limitBytes = 16 * 2 ** 20): Promise<{ closed: boolean; written: number }> {
+  const c = await rawConnect(wsUrl);
+  c.socket.pause();
+  let closed = false;
+  void c.closed.then(() => (closed = true));
+  const batch = Buffer.concat(Array.from({ length: 1000 }, () => frame({ opcode: OP.ping, payload: Buffer.alloc(125, 0x70) })));
+  let written = 0;
+  while (!closed && written < limitBytes) {
+    if (!c.socket.write(batch)) await Promise.race([new Promise((res) => c.socket.once('drain', res)), c.closed, new Promise((res) => setTimeout(res, 1000))]);
+    written += batch.length;
+    await new Promise((res) => setImmediate(res));
+  }
+  const wasClosed = closed;
+  c.socket.destroy();
+  return { closed: wasClosed, written };
+}

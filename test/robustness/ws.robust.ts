@@ -1,7 +1,7 @@
 /**
  * The WebSocket side of a real `arbex serve` under abuse, while one client watches a looped stream
  * of real predictions: 1,200 generated malformed messages and frames (ws-probes.ts), 200 abrupt
- * disconnects and a client that never reads. The server stays up, answers each probe with an
+ * disconnects, a client that never reads and one that floods pings without reading. The server stays up, answers each probe with an
  * error or closes that socket with a close code, keeps feeding the watcher, forgets the clients
  * that left and keeps its memory bounded.
  */
@@ -16,7 +16,7 @@ import { seededRandom } from '../../src/model/nn/params.js';
 import { FACE_PAN } from '../fixtures/media.js';
 import { sleep, waitFor } from '../server/helpers.js';
 import { startServe, type Serve } from './serve.js';
-import { abruptDisconnect, DISCONNECT_KINDS, generateWsProbes, runProbe, slowReader } from './ws-probes.js';
+import { abruptDisconnect, DISCONNECT_KINDS, generateWsProbes, pingFlood, runProbe, slowReader } from './ws-probes.js';
 
 const SEED = Number(process.env.ARBEX_FUZZ_SEED ?? 20261202);
 const PROBES = 1200;
@@ -153,6 +153,17 @@ describe('malformed WebSocket traffic against arbex serve', () => {
     assert.ok(during.count > 0 && during.longestGapMs < 10_000, `the watcher kept receiving predictions (longest gap ${during.longestGapMs} ms)`);
     slow.client.socket.destroy();
     await waitFor(async () => (await metric(serve.url, 'arbex_ws_clients')) === 1, 30_000, 'only the watcher connected');
+    await assertUp();
+  });
+
+  it('ends a connection that floods pings without reading the pongs', async (ctx) => {
+    const from = Date.now();
+    const flood = await pingFlood(`${serve.url.replace('http', 'ws')}/ws`);
+    ctx.diagnostic(`ping flood: ended by the server: ${flood.closed}, after ${(flood.written / 1024).toFixed(0)} KiB of pings`);
+    assert.ok(flood.closed, 'the server ended the connection');
+    await waitFor(async () => (await metric(serve.url, 'arbex_ws_clients')) === 1, 30_000, 'only the watcher connected');
+    await sleep(2000);
+    assert.ok(fed(from).count > 0, 'the watcher kept receiving predictions');
     await assertUp();
   });
 
