@@ -72,7 +72,7 @@ export interface Running<T> {
 
 const connectFor = (options: ClusterNodeOptions, role: string) => {
   const limits = { ...DEFAULT_LIMITS, ...options.limits };
-  return openCluster(options.cluster, { mediaMaxBytes: limits.maxQueuedUploadBytes, labelsMaxBytes: options.cluster.labelsMaxBytes, jobAckWaitMs: options.cluster.jobAckWaitMs }, role);
+  return openCluster(options.cluster, { mediaMaxBytes: limits.maxQueuedUploadBytes, labelsMaxBytes: options.cluster.labelsMaxBytes, jobAckWaitMs: options.cluster.jobAckWaitMs, replicas: options.cluster.replicas }, role);
 };
 
 /**

@@ -83,6 +83,8 @@ export interface ResourceLimits {
   jobAckWaitMs: number;
   /** Largest value in the key-value buckets. */
   maxValueBytes?: number;
+  /** Copies of every resource in a NATS cluster (default 1). */
+  replicas?: number;
 }
 
 /**
@@ -101,19 +103,20 @@ export async function openCluster(settings: ClusterSettings, limits: ResourceLim
     const jsm = await jetstreamManager(nc);
     const kvm = new Kvm(js);
     const maxValueSize = limits.maxValueBytes ?? 64 * 1024;
+    const replicas = limits.replicas ?? 1;
     const [streams, leases, workers, jobs] = await Promise.all([
-      kvm.create(n.streamsBucket, { history: 1, maxValueSize, description: 'arbex: desired live streams' }),
-      kvm.create(n.leasesBucket, { history: 1, maxValueSize: 1024, description: 'arbex: which worker runs which stream' }),
+      kvm.create(n.streamsBucket, { history: 1, replicas, maxValueSize, description: 'arbex: desired live streams' }),
+      kvm.create(n.leasesBucket, { history: 1, replicas, maxValueSize: 1024, description: 'arbex: which worker runs which stream' }),
       // Entries of workers gone for good age out; liveness itself is judged on renewals (see mirror.ts).
-      kvm.create(n.workersBucket, { history: 1, maxValueSize: 16 * 1024, ttl: 3600_000, description: 'arbex: live workers' }),
-      kvm.create(n.jobsBucket, { history: 1, maxValueSize, description: 'arbex: labelling jobs' }),
+      kvm.create(n.workersBucket, { history: 1, replicas, maxValueSize: 16 * 1024, ttl: 3600_000, description: 'arbex: live workers' }),
+      kvm.create(n.jobsBucket, { history: 1, replicas, maxValueSize, description: 'arbex: labelling jobs' }),
     ]);
     const objm = new Objm(js);
     const [media, labels] = await Promise.all([
-      objm.create(n.mediaStore, { storage: StorageType.File, max_bytes: limits.mediaMaxBytes, description: 'arbex: inputs of unfinished jobs' }),
-      objm.create(n.labelsStore, { storage: StorageType.File, max_bytes: limits.labelsMaxBytes, description: 'arbex: labels of finished jobs' }),
+      objm.create(n.mediaStore, { storage: StorageType.File, replicas, max_bytes: limits.mediaMaxBytes, description: 'arbex: inputs of unfinished jobs' }),
+      objm.create(n.labelsStore, { storage: StorageType.File, replicas, max_bytes: limits.labelsMaxBytes, description: 'arbex: labels of finished jobs' }),
     ]);
-    const stream = { name: n.jobStream, subjects: [n.jobSubject], retention: RetentionPolicy.Workqueue, storage: StorageType.File, discard: DiscardPolicy.New, duplicate_window: nanos(120_000) };
+    const stream = { name: n.jobStream, subjects: [n.jobSubject], retention: RetentionPolicy.Workqueue, storage: StorageType.File, num_replicas: replicas, discard: DiscardPolicy.New, duplicate_window: nanos(120_000) };
     await jsm.streams.add(stream).catch(async (e: Error) => {
       if (!/already in use|exists/i.test(e.message)) throw e;
     });

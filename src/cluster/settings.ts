@@ -46,6 +46,8 @@ export interface ClusterSettings {
   maxStreams: number;
   /** Bytes the object store keeps for finished labels. */
   labelsMaxBytes: number;
+  /** Copies JetStream keeps of every bucket, store and stream (1; 3 on a three-node NATS cluster). */
+  replicas: number;
 }
 
 const MiB = 1024 * 1024;
@@ -97,5 +99,6 @@ export function readClusterSettings(env: NodeJS.ProcessEnv = process.env): Clust
     jobMaxAttempts: count('ARBEX_CLUSTER_JOB_ATTEMPTS', env.ARBEX_CLUSTER_JOB_ATTEMPTS, 3),
     maxStreams: count('ARBEX_CLUSTER_MAX_STREAMS', env.ARBEX_CLUSTER_MAX_STREAMS, 1000),
     labelsMaxBytes: count('ARBEX_CLUSTER_LABELS_MB', env.ARBEX_CLUSTER_LABELS_MB, 2048) * MiB,
+    replicas: count('ARBEX_CLUSTER_REPLICAS', env.ARBEX_CLUSTER_REPLICAS, 1),
   };
 }

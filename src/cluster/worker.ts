@@ -147,6 +147,7 @@ export async function createWorker(options: WorkerOptions): Promise<ClusterWorke
       const rev = revision === undefined ? await r.leases.create(stream, value) : await r.leases.update(stream, value, revision);
       leases.set(stream, { worker: self, since: new Date().toISOString() }, rev);
       counters.claims++;
+      log(`arbex: worker ${self} runs stream ${stream}${revision === undefined ? '' : ' (its lease had expired)'}`);
       start(stream, rev);
     } catch {
       // Someone else was faster: the compare-and-set refused this one.
@@ -198,6 +199,7 @@ export async function createWorker(options: WorkerOptions): Promise<ClusterWorke
     }
     for (const s of p.release) {
       counters.releases++;
+      log(`arbex: worker ${self} hands stream ${s} over (balancing)`);
       cooldown.set(s, now + 3 * leaseMs);
       await release(s, `moving to another worker (balancing, ${self} hands it over)`);
     }
