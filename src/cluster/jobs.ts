@@ -114,6 +114,7 @@ export function createClusterJobs(options: ClusterJobsOptions): ClusterJobs {
 
   return {
     queue: () => queueStats,
+    subscribe: (listener) => records.onChange((id, entry) => listener(entry ? { type: 'job', job: snapshot(entry.value) } : { type: 'removed', id })),
     async restore() {
       await records.ready;
       await prune().catch((e: Error) => log(`arbex: could not prune jobs: ${e.message}`));

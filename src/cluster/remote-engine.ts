@@ -13,7 +13,8 @@ import { randomUUID } from 'node:crypto';
 import type { Msg, Subscription } from '@nats-io/transport-node';
 import type { Settings } from '../env.js';
 import { parseSource } from '../ingest/index.js';
-import type { Engine, FrameOutput, StreamEvent, StreamHandle, StreamInfo, StreamOptions, StreamState } from '../pipeline/types.js';
+import { createEmitter } from '../pipeline/events.js';
+import type { Engine, EngineEvent, FrameOutput, StreamEvent, StreamHandle, StreamInfo, StreamOptions, StreamState } from '../pipeline/types.js';
 import { holder } from './balance.js';
 import { mirrorKv, type KvMirror } from './mirror.js';
 import { decode, encode, trackConnection, type ClusterResources } from './nats.js';
@@ -80,6 +81,8 @@ export async function createRemoteEngine(options: RemoteEngineOptions): Promise<
   const lastState = new Map<string, StateMessage>();
   const lastHolder = new Map<string, string | undefined>();
   const counters = { predictionsIn: 0, messagesInBytes: 0 };
+  /** Every stream's events, for the hub (it pushes them; nothing polls). */
+  const events = createEmitter<EngineEvent>((e) => log(`arbex: engine listener failed: ${e.message}`));
   await Promise.all([desired.ready, leases.ready, workers.ready]);
 
   const liveWorkers = () => {
@@ -107,6 +110,7 @@ export async function createRemoteEngine(options: RemoteEngineOptions): Promise<
             log(`arbex: stream ${id} listener failed: ${(err as Error).message}`);
           }
         }
+        events.emit(e.type === 'output' ? e : { type: 'stream', info: handle.info(), ...(e.error ? { error: e.error } : {}) });
       },
       info(): StreamInfo {
         const d = desired.get(id)?.value;
@@ -162,6 +166,7 @@ export async function createRemoteEngine(options: RemoteEngineOptions): Promise<
     if (!h) {
       h = makeHandle(id);
       handles.set(id, h);
+      events.emit({ type: 'stream', info: h.info() });
     }
     return h;
   };
@@ -174,6 +179,7 @@ export async function createRemoteEngine(options: RemoteEngineOptions): Promise<
     lastState.delete(id);
     lastHolder.delete(id);
     h?.emit({ type: 'state', stream: id, state: 'stopped' });
+    if (h) events.emit({ type: 'removed', stream: id });
   };
 
   for (const id of desired.keys()) ensure(id);
@@ -210,6 +216,7 @@ export async function createRemoteEngine(options: RemoteEngineOptions): Promise<
         counters.messagesInBytes += msg.data.length;
         if (!handles.has(id)) return;
         lastInfo.set(id, { ...decode<InfoMessage>(msg.data), at: Date.now() });
+        events.emit({ type: 'stream', info: handles.get(id)!.info() });
       },
     }),
   ];
@@ -256,6 +263,13 @@ export async function createRemoteEngine(options: RemoteEngineOptions): Promise<
       return handle;
     },
     streams: () => [...handles.values()],
+    async removeStream(id) {
+      const h = handles.get(id);
+      if (!h) return false;
+      await h.stop();
+      return true;
+    },
+    subscribe: events.subscribe,
     // eslint-disable-next-line require-yield
     async *labelVideo() {
       throw new Error('a gateway does not label videos itself: submit a job (POST /api/jobs)');

@@ -217,7 +217,7 @@ export function pickTrack(tracks: readonly TrackSummary[], side: 'left' | 'right
  * code smooths, as for crops), frame i aligned with annotation line i. A frame where the chosen
  * track has no face is missing.
  */
-export async function collectVideos(annotations: readonly Annotation[], videosDir: string, engine: Engine, options: Omit<CollectOptions, 'batchSize'>): Promise<Map<string, RawSeries>> {
+export async function collectVideos(annotations: readonly Annotation[], videosDir: string, engine: Pick<Engine, 'labelVideo'>, options: Omit<CollectOptions, 'batchSize'>): Promise<Map<string, RawSeries>> {
   const { signal, onProgress } = options;
   const listing = await readdir(videosDir);
   const groups = new Map<string, Annotation[]>();

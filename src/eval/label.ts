@@ -34,7 +34,7 @@ export function formatOf(file: string): LabelFormat {
  * @example
  * await labelToFile(engine, 'clip.mp4', 'clip.csv', { format: 'csv', smoothing: { kind: 'centred', window: 25 } });
  */
-export async function labelToFile(engine: Engine, video: string, out: string, options: LabelFileOptions): Promise<LabelFileResult> {
+export async function labelToFile(engine: Pick<Engine, 'classes' | 'labelVideo'>, video: string, out: string, options: LabelFileOptions): Promise<LabelFileResult> {
   const { format, ...labelOptions } = options;
   const file = await openAtomic(out);
   const result: LabelFileResult = { file: file.path, frames: 0, framesWithFaces: 0, rows: 0 };

@@ -1,61 +1,12 @@
 /** Shapes that flow from ingest through the pipeline to the server, CLI and evaluation. */
 
+import type { FrameOutput, StreamInfo, StreamState } from './schemas.js';
 import type { SmoothingSpec } from './smooth/spec.js';
 
 export type { Frame } from '../ingest/index.js';
 export type { SmoothingSpec };
 
-export interface Box {
-  x: number;
-  y: number;
-  w: number;
-  h: number;
-}
-
-/** Five alignment points in image pixels: left eye, right eye, nose tip, left mouth, right mouth. */
-export type Landmarks5 = [number, number][];
-
-export interface FaceOutput {
-  track: number;
-  box: Box;
-  landmarks5: Landmarks5;
-  primary: number[];
-  corrected: number[];
-  confidence: number;
-  label: string;
-  smoothed: number[];
-  smoothedLabel: string;
-}
-
-/** Per frame: every face found (faces: 0 and an empty list when there is none). */
-export interface FrameOutput {
-  stream: string;
-  frame: number;
-  ptsMs: number;
-  faces: number;
-  results: FaceOutput[];
-}
-
-
-export type StreamState = 'connecting' | 'live' | 'stalled' | 'reconnecting' | 'ended' | 'failed' | 'stopped';
-
-export interface StreamInfo {
-  id: string;
-  name: string;
-  source: string;
-  state: StreamState;
-  /** Frames per second decoded / predicted, over the last few seconds. */
-  fpsIn: number;
-  fpsOut: number;
-  framesIn: number;
-  framesOut: number;
-  /** Frames dropped because the pipeline was behind (live sources only). */
-  drops: number;
-  /** Faces in the latest frame. */
-  faces: number;
-  lastError?: string;
-  startedAt: string;
-}
+export type { Box, FaceOutput, FrameOutput, Landmarks5, StreamInfo, StreamState } from './schemas.js';
 
 export interface StreamOptions {
   name?: string;
@@ -70,6 +21,18 @@ export type StreamEvent =
   | { type: 'output'; output: FrameOutput }
   | { type: 'state'; stream: string; state: StreamState; error?: string };
 
+/**
+ * What the engine tells its listeners about every stream, so that nobody needs to poll it:
+ * - output: a frame's predictions;
+ * - stream: a stream was opened or changed state (`error` says why, on that change), or its
+ *   counters moved (at most once a second while frames flow);
+ * - removed: a stream left the list (deleted, or the oldest finished one beyond the cap).
+ */
+export type EngineEvent =
+  | { type: 'output'; output: FrameOutput }
+  | { type: 'stream'; info: StreamInfo; error?: string }
+  | { type: 'removed'; stream: string };
+
 export interface StreamHandle {
   readonly id: string;
   info(): StreamInfo;
@@ -77,7 +40,7 @@ export interface StreamHandle {
   latestJpeg(): Promise<Buffer | undefined>;
   /** Listens to outputs and state changes; returns the function that stops listening. */
   subscribe(listener: (event: StreamEvent) => void): () => void;
-  /** Stops decoding, kills ffmpeg and frees everything; idempotent. */
+  /** Stops decoding, kills ffmpeg and frees everything; idempotent. The stream stays listed, `stopped`, until removed. */
   stop(): Promise<void>;
 }
 
@@ -94,7 +57,12 @@ export interface Engine {
   readonly classes: readonly string[];
   /** Opens a live or file stream; throws a clear error at once for a refused source. */
   openStream(source: string, options?: StreamOptions): StreamHandle;
+  /** Every listed stream, running or finished (ended, failed, stopped), oldest first. */
   streams(): StreamHandle[];
+  /** Stops a stream if it runs and takes it off the list; false for an unknown id. */
+  removeStream(id: string): Promise<boolean>;
+  /** Listens to every stream's events; returns the function that stops listening. */
+  subscribe(listener: (event: EngineEvent) => void): () => void;
   /** Labels a recorded video frame by frame, in order, every frame (files are never dropped). */
   labelVideo(file: string, options?: LabelOptions): AsyncIterable<FrameOutput>;
   /** Counters for /metrics. */

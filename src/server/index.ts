@@ -46,7 +46,7 @@ export interface ServerOptions {
   /** The dashboard's static files. */
   webDir?: string;
   /** WebSocket tuning: heartbeat and per-client queue bounds. */
-  ws?: Omit<HubOptions, 'engine' | 'token'>;
+  ws?: Omit<HubOptions, 'engine' | 'jobs' | 'token'>;
 }
 
 export interface ArbexServer {
@@ -76,13 +76,13 @@ export function createServer(options: ServerOptions): ArbexServer {
     allowedHosts: settings.allowedHosts,
     allowedOrigins: settings.allowedOrigins,
   });
-  const hub = createHub({ ...ws, engine, token: settings.token, auth, vetUpgrade: security.upgradeRefusal });
   const jobs = options.jobs ?? createJobs({
     runner: options.jobRunner ?? inProcessRunner(engine),
     dir: path.join(dir, 'jobs'),
     openMedia: (file) => openMediaFile(file, settings.mediaDirs),
     limits,
   });
+  const hub = createHub({ ...ws, engine, jobs, token: settings.token, auth, vetUpgrade: security.upgradeRefusal });
   const app = createApp({ engine, hub, jobs, token: settings.token, auth, security, mediaDirs: settings.mediaDirs, uploadDir, limits, ffmpeg, probe, webDir });
   const served = options.extend ? options.extend(app) : app;
   const http = createAdaptorServer({ fetch: served.fetch, hostname: settings.host }) as Server;

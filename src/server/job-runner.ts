@@ -43,7 +43,7 @@ export class JobError extends Error {
  * @example
  * await labelJob(engine, { input, name: 'clip.mp4', outDir, maxFrames: 100_000 }, { signal, onProgress: () => {} });
  */
-export async function labelJob(engine: Engine, task: JobTask, hooks: JobHooks): Promise<{ frames: number }> {
+export async function labelJob(engine: Pick<Engine, 'classes' | 'labelVideo'>, task: JobTask, hooks: JobHooks): Promise<{ frames: number }> {
   const { input, name, outDir, smoothing, detectEvery, maxFrames } = task;
   const stop = new AbortController();
   const onAbort = () => stop.abort();
@@ -99,6 +99,6 @@ export async function labelJob(engine: Engine, task: JobTask, hooks: JobHooks): 
  * @example
  * const jobs = createJobs({ runner: inProcessRunner(engine), ... });
  */
-export function inProcessRunner(engine: Engine): JobRunner {
+export function inProcessRunner(engine: Pick<Engine, 'classes' | 'labelVideo'>): JobRunner {
   return (task, hooks) => labelJob(engine, task, hooks);
 }

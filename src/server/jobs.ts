@@ -13,26 +13,17 @@ import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { DEFAULT_LIMITS, type Limits } from '../env.js';
 import type { SmoothingSpec } from '../pipeline/types.js';
+import { createEmitter } from '../pipeline/events.js';
 import { HttpError, storageError } from './errors.js';
 import type { JobRunner } from './job-runner.js';
 import { createJobStore, type JobRecord } from './job-store.js';
 import { openChecked, type OpenedFile } from './media.js';
+import type { JobInfo, JobState } from './schemas.js';
 
-export type JobState = 'queued' | 'running' | 'done' | 'failed' | 'cancelled';
+export type { JobInfo, JobState };
 
-export interface JobInfo {
-  id: string;
-  name: string;
-  state: JobState;
-  framesDone: number;
-  framesTotal?: number;
-  progress?: number;
-  etaSeconds?: number;
-  error?: string;
-  createdAt: string;
-  startedAt?: string;
-  finishedAt?: string;
-}
+/** What the jobs tell their listeners, so that nobody needs to poll them. */
+export type JobEvent = { type: 'job'; job: JobInfo } | { type: 'removed'; id: string };
 
 /** Bytes of an upload in progress, counted against the budget shared with the queued uploads. */
 export interface UploadReservation {
@@ -86,6 +77,8 @@ export interface Jobs {
   remove(id: string): Promise<JobInfo | undefined>;
   /** Counts by state, for /metrics. */
   counts(): Record<JobState, number>;
+  /** Listens to every job's changes (progress at most twice a second); returns the function that stops listening. */
+  subscribe(listener: (event: JobEvent) => void): () => void;
   /** Stops running jobs and leaves them queued for the next start; deletes nothing. */
   close(): Promise<void>;
 }
@@ -108,6 +101,8 @@ const FINISHED: JobState[] = ['done', 'failed', 'cancelled'];
 const INPUT = 'input';
 const PRUNE_EVERY_MS = 3600_000;
 const DEFAULTS = { concurrency: 1, maxAttempts: 3, log: (line: string) => console.error(line) };
+/** Progress of a running job is told at most this often. */
+const PROGRESS_EVERY_MS = 500;
 
 /**
  * @example
@@ -128,10 +123,18 @@ export function createJobs(options: JobsOptions): Jobs {
   let jobUploadBytes = 0;
   let closed = false;
   let pruneTimer: NodeJS.Timeout | undefined;
+  const events = createEmitter<JobEvent>((e) => log(`arbex: job listener failed: ${e.message}`));
 
   const info = (job: Job) => job.record.info;
   const now = () => new Date().toISOString();
-  const save = (job: Job) => store.save(job.record).catch((e: Error) => log(`arbex: could not save job ${info(job).id}: ${e.message}`));
+  const save = (job: Job) => {
+    events.emit({ type: 'job', job: snapshot(job) });
+    return store.save(job.record).catch((e: Error) => log(`arbex: could not save job ${info(job).id}: ${e.message}`));
+  };
+  const forget = (id: string) => {
+    jobs.delete(id);
+    events.emit({ type: 'removed', id });
+  };
 
   const snapshot = (job: Job): JobInfo => {
     const out: JobInfo = { ...info(job) };
@@ -173,7 +176,7 @@ export function createJobs(options: JobsOptions): Jobs {
     const oldest = Date.now() - limits.keepJobsMs;
     for (const [i, job] of finished.entries()) {
       if (i < limits.keepJobs && Date.parse(info(job).finishedAt ?? '') >= oldest) continue;
-      jobs.delete(info(job).id);
+      forget(info(job).id);
       await store.remove(info(job).id).catch((e: Error) => log(`arbex: could not delete job ${info(job).id}: ${e.message}`));
     }
   };
@@ -186,6 +189,7 @@ export function createJobs(options: JobsOptions): Jobs {
     i.startedAt = new Date(job.startedMs).toISOString();
     job.record.attempts++;
     job.abort = new AbortController();
+    let toldMs = 0;
     await save(job);
     try {
       const { frames } = await runner(
@@ -202,6 +206,9 @@ export function createJobs(options: JobsOptions): Jobs {
           onProgress: (done, total) => {
             i.framesDone = Math.max(i.framesDone, done);
             if (total !== undefined) i.framesTotal = total;
+            if (Date.now() - toldMs < PROGRESS_EVERY_MS) return;
+            toldMs = Date.now();
+            events.emit({ type: 'job', job: snapshot(job) });
           },
         },
       );
@@ -301,6 +308,7 @@ export function createJobs(options: JobsOptions): Jobs {
         holdUpload(job);
       }
       jobs.set(id, job);
+      events.emit({ type: 'job', job: snapshot(job) });
       queue.push(job);
       pump();
       return snapshot(job);
@@ -338,7 +346,7 @@ export function createJobs(options: JobsOptions): Jobs {
     async remove(id) {
       const job = jobs.get(id);
       if (!job) return undefined;
-      jobs.delete(id);
+      forget(id);
       const queued = queue.indexOf(job);
       if (queued >= 0) {
         queue.splice(queued, 1);
@@ -354,6 +362,7 @@ export function createJobs(options: JobsOptions): Jobs {
       await store.remove(id);
       return snapshot(job);
     },
+    subscribe: events.subscribe,
     counts() {
       const c: Record<JobState, number> = { queued: 0, running: 0, done: 0, failed: 0, cancelled: 0 };
       for (const j of jobs.values()) c[info(j).state]++;

@@ -24,10 +24,13 @@ export function jsonBodyLimit(maxBytes = MAX_JSON_BYTES): MiddlewareHandler {
   return (c, next) => (/^multipart\//i.test(c.req.header('content-type') ?? '') ? next() : limit(c, next));
 }
 
-/** Throws 429 when `maxStreams` streams are open already. */
-export function assertStreamRoom(engine: Engine, maxStreams: number): void {
-  const open = engine.streams().filter((s) => s.info().state !== 'stopped').length;
+/** States of a stream that holds nothing any more (it stays listed until deleted). */
+const FINISHED = ['ended', 'failed', 'stopped'];
+
+/** Throws 429 when `maxStreams` streams are running already. */
+export function assertStreamRoom(engine: Pick<Engine, 'streams'>, maxStreams: number): void {
+  const open = engine.streams().filter((s) => !FINISHED.includes(s.info().state)).length;
   if (open >= maxStreams) {
-    throw new HttpError(429, 'too many streams', `${open} streams are open, the limit is ${maxStreams}; delete one first`);
+    throw new HttpError(429, 'too many streams', `${open} streams are running, the limit is ${maxStreams}; stop one first`);
   }
 }

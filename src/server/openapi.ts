@@ -56,7 +56,11 @@ export function openApiDocument(): object {
       '/api/streams/{id}': {
         parameters: idParam('stream'),
         get: { summary: 'One stream', responses: { '200': ok('stream', ref('StreamInfo')), '404': err('unknown stream'), ...common } },
-        delete: { summary: 'Stop a stream and free it', responses: { '204': { description: 'stopped' }, '404': err('unknown stream'), ...common } },
+        delete: { summary: 'Stop a stream if it runs and take it off the list', responses: { '204': { description: 'deleted' }, '404': err('unknown stream'), ...common } },
+      },
+      '/api/streams/{id}/stop': {
+        parameters: idParam('stream'),
+        post: { summary: 'Stop a stream; it stays listed, stopped, until deleted', responses: { '200': ok('its final state', ref('StreamInfo')), '404': err('unknown stream'), ...common } },
       },
       '/api/streams/{id}/frame.jpg': {
         parameters: idParam('stream'),

@@ -1,9 +1,14 @@
 /**
- * The API's shapes as zod schemas: request bodies are validated with them and the OpenAPI
- * document and docs/API.md are derived from the same definitions.
+ * The API's shapes as zod schemas, with the TypeScript types inferred from them: request bodies
+ * and WebSocket messages are validated with them, the OpenAPI document and docs/API.md are
+ * derived from them, and the dashboard (web/app.js) is type-checked against them. The per-frame
+ * prediction and a stream's info are the pipeline's (pipeline/schemas.ts).
  */
 import { z } from 'zod';
+import { FrameOutput, StreamInfo, StreamState } from '../pipeline/schemas.js';
 import { LiveSmoothing, SmoothingSpec as OfflineSmoothing } from '../pipeline/smooth/index.js';
+
+export { FaceOutput, FrameOutput, StreamInfo, StreamState } from '../pipeline/schemas.js';
 
 export const CreateStreamBody = z.strictObject({
   source: z.string().min(1).max(2048).describe('rtsp://, http(s)://, a device or a file inside a media folder'),
@@ -42,24 +47,8 @@ export const UploadFields = z.strictObject({
 
 export const ErrorBody = z.object({ error: z.string(), detail: z.string().optional() });
 
-export const StreamState = z.enum(['connecting', 'live', 'stalled', 'reconnecting', 'ended', 'failed', 'stopped']);
-
-export const StreamInfo = z.object({
-  id: z.string(),
-  name: z.string(),
-  source: z.string(),
-  state: StreamState,
-  fpsIn: z.number(),
-  fpsOut: z.number(),
-  framesIn: z.number().int(),
-  framesOut: z.number().int(),
-  drops: z.number().int(),
-  faces: z.number().int(),
-  lastError: z.string().optional(),
-  startedAt: z.string(),
-});
-
 export const JobState = z.enum(['queued', 'running', 'done', 'failed', 'cancelled']);
+export type JobState = z.infer<typeof JobState>;
 
 export const JobInfo = z.object({
   id: z.string(),
@@ -74,28 +63,7 @@ export const JobInfo = z.object({
   startedAt: z.string().optional(),
   finishedAt: z.string().optional(),
 });
-
-const Box = z.object({ x: z.number(), y: z.number(), w: z.number(), h: z.number() });
-
-export const FaceOutput = z.object({
-  track: z.number().int(),
-  box: Box,
-  landmarks5: z.array(z.tuple([z.number(), z.number()])).length(5),
-  primary: z.array(z.number()),
-  corrected: z.array(z.number()),
-  confidence: z.number(),
-  label: z.string(),
-  smoothed: z.array(z.number()),
-  smoothedLabel: z.string(),
-});
-
-export const FrameOutput = z.object({
-  stream: z.string(),
-  frame: z.number().int(),
-  ptsMs: z.number(),
-  faces: z.number().int(),
-  results: z.array(FaceOutput),
-});
+export type JobInfo = z.infer<typeof JobInfo>;
 
 export const Health = z.object({ status: z.literal('ok'), uptimeSeconds: z.number() });
 
@@ -111,8 +79,10 @@ export const Info = z.object({
 
 /** Messages a WebSocket client may send. */
 export const ClientMessage = z.discriminatedUnion('type', [
-  z.strictObject({ type: z.literal('subscribe'), stream: z.string().min(1).describe('a stream id or *') }),
+  z.strictObject({ type: z.literal('subscribe'), stream: z.string().min(1).describe('a stream id, or * for every stream and the list of streams') }),
   z.strictObject({ type: z.literal('unsubscribe'), stream: z.string().min(1).describe('a stream id or *') }),
+  z.strictObject({ type: z.literal('subscribe-jobs') }).describe('the list of jobs and every change of it'),
+  z.strictObject({ type: z.literal('unsubscribe-jobs') }),
   z.strictObject({ type: z.literal('ping') }),
 ]);
 export type ClientMessage = z.infer<typeof ClientMessage>;
@@ -120,11 +90,17 @@ export type ClientMessage = z.infer<typeof ClientMessage>;
 /** Messages the server sends on the WebSocket. */
 export const ServerMessage = z.discriminatedUnion('type', [
   FrameOutput.extend({ type: z.literal('prediction') }),
-  z.object({ type: z.literal('stream'), stream: z.string(), state: StreamState, error: z.string().optional() }),
+  z
+    .object({ type: z.literal('stream'), stream: z.string(), state: StreamState, error: z.string().optional(), info: StreamInfo })
+    .describe("a stream opened, changed state (error: why) or moved its counters (at most once a second); info is what GET /api/streams/{id} answers"),
+  z.object({ type: z.literal('stream-removed'), stream: z.string() }).describe('a stream left the list (DELETE, or the oldest finished one beyond the cap)'),
+  z.object({ type: z.literal('job'), job: JobInfo }).describe('a job was queued, started, moved on (at most twice a second) or ended'),
+  z.object({ type: z.literal('job-removed'), job: z.string() }).describe('a job was deleted or pruned'),
   z.object({ type: z.literal('error'), error: z.string(), detail: z.string().optional() }),
   z.object({ type: z.literal('pong') }),
   z.object({ type: z.literal('dropped'), stream: z.string(), count: z.number().int().min(1) }),
 ]);
+export type ServerMessage = z.infer<typeof ServerMessage>;
 
 /** Readable one-line summary of a zod error, for `detail`. */
 export function describeIssues(error: { issues: readonly z.core.$ZodIssue[] }): string {

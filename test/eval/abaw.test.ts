@@ -210,20 +210,12 @@ describe('arbex eval on an Aff-Wild2-style fixture', () => {
 });
 
 /** An engine that plays back scripted frames: face boxes and distributions chosen by the test. */
-function scriptedEngine(frames: FrameOutput[]): Engine {
-  const unused = () => {
-    throw new Error('not used by evaluation');
-  };
+function scriptedEngine(frames: FrameOutput[]): Pick<Engine, 'labelVideo'> {
   return {
-    classes: CLASSES,
-    openStream: unused,
-    streams: () => [],
     async *labelVideo(_file: string, options: LabelOptions = {}) {
       assert.deepEqual(options.smoothing, { kind: 'none' }, 'eval smooths itself, from raw distributions');
       yield* frames;
     },
-    metrics: () => ({}),
-    close: async () => undefined,
   };
 }
 

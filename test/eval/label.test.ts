@@ -114,16 +114,12 @@ describe('arbex label', () => {
   });
 
   test('a failing run leaves no file under the final name and no temporary file', async () => {
-    const engine: Engine = {
+    const engine: Pick<Engine, 'classes' | 'labelVideo'> = {
       classes: CLASSES,
-      openStream: () => assert.fail(),
-      streams: () => [],
       async *labelVideo() {
         yield { stream: 's', frame: 0, ptsMs: 0, faces: 0, results: [] };
         throw new Error('decoder died');
       },
-      metrics: () => ({}),
-      close: async () => undefined,
     };
     const outDir = path.join(dir, 'failing');
     await assert.rejects(labelToFile(engine, 'x.mp4', path.join(outDir, 'x.csv'), { format: 'csv' }), /decoder died/);

@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { createEngine } from '../../src/pipeline/engine.js';
 import type { FaceModel, FacePrediction } from '../../src/model/types.js';
-import type { FrameOutput, StreamEvent } from '../../src/pipeline/types.js';
+import type { EngineEvent, FrameOutput, StreamEvent } from '../../src/pipeline/types.js';
 import { MEDIA } from '../fixtures/media.js';
 
 const CLASSES = ['a', 'b', 'c'];
@@ -78,6 +78,8 @@ test('labelVideo with centred smoothing averages each track over ±D frames', as
 test('a stream emits state changes and outputs, and stop leaves no ffmpeg behind', async () => {
   const model = colourModel();
   const engine = await createEngine({ model, settings: { mediaDirs: [MEDIA] } });
+  const told: EngineEvent[] = [];
+  engine.subscribe((e) => told.push(e));
   const stream = engine.openStream('face_pan.mp4', { name: 'pan' });
   const events: StreamEvent[] = [];
   stream.subscribe((e) => events.push(e));
@@ -101,8 +103,20 @@ test('a stream emits state changes and outputs, and stop leaves no ffmpeg behind
   assert.ok(events.some((e) => e.type === 'state' && e.state === 'live'));
   assert.ok(engine.metrics().frames_out_total >= 20);
   await stream.stop();
-  assert.equal(engine.streams().length, 0);
   assert.equal(ffmpegChildren(), 0);
+  // Stopped, it stays listed with its final state until removed.
+  assert.deepEqual(engine.streams().map((h) => [h.id, h.info().state]), [[stream.id, 'stopped']]);
+  assert.equal(engine.metrics().streams, 0, 'a stopped stream is not running');
+  assert.equal(await engine.removeStream(stream.id), true);
+  assert.equal(engine.streams().length, 0);
+  assert.equal(await engine.removeStream(stream.id), false);
+  // The engine told its listeners all of it: the opening, each state with the info, every output, the removal.
+  const states = told.flatMap((e) => (e.type === 'stream' ? [e.info.state] : []));
+  assert.deepEqual([states[0], states.at(-1)], ['connecting', 'stopped']);
+  assert.ok(states.includes('live'));
+  const toldFrames = told.flatMap((e) => (e.type === 'output' ? [e.output.frame] : []));
+  assert.deepEqual(toldFrames.slice(0, outputs.length), outputs.map((o) => o.frame));
+  assert.deepEqual(told.at(-1), { type: 'removed', stream: stream.id });
   await engine.close();
 });
 

@@ -70,8 +70,16 @@ describe('HTTP API (no token)', () => {
     assert.equal(jpg.headers.get('content-type'), 'image/jpeg');
     const bytes = new Uint8Array(await jpg.arrayBuffer());
     assert.deepEqual([...bytes.subarray(0, 2)], [0xff, 0xd8]);
+    // Stopped, it stays listed with its final state until deleted.
+    const stop = await t.api(`/api/streams/${id}/stop`, { method: 'POST' });
+    assert.equal(stop.status, 200);
+    assert.equal(StreamInfo.parse(await stop.json()).state, 'stopped');
+    assert.equal(StreamInfo.parse(await (await t.api(`/api/streams/${id}`)).json()).state, 'stopped');
+    const listed = (await (await t.api('/api/streams')).json()) as unknown[];
+    assert.equal(listed.map((s) => StreamInfo.parse(s)).find((s) => s.id === id)?.state, 'stopped');
     assert.equal((await t.api(`/api/streams/${id}`, { method: 'DELETE' })).status, 204);
     assert.equal((await t.api(`/api/streams/${id}`)).status, 404);
+    assert.ok(!((await (await t.api('/api/streams')).json()) as { id: string }[]).some((s) => s.id === id));
     assert.equal((await t.api(`/api/streams/${id}`, { method: 'DELETE' })).status, 404);
     assert.equal(t.engine.listenerCount(), 0, 'the hub stops listening to a stopped stream');
   });

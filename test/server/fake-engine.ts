@@ -7,7 +7,8 @@
 import { readFile } from 'node:fs/promises';
 import sharp from 'sharp';
 import { ProbeError, type VideoProbe } from '../../src/ingest/probe.js';
-import type { Engine, FaceOutput, FrameOutput, LabelOptions, StreamEvent, StreamHandle, StreamInfo, StreamOptions } from '../../src/pipeline/types.js';
+import { createEmitter } from '../../src/pipeline/events.js';
+import type { Engine, EngineEvent, FaceOutput, FrameOutput, LabelOptions, StreamEvent, StreamHandle, StreamInfo, StreamOptions } from '../../src/pipeline/types.js';
 
 export interface FakeEngineOptions {
   classes?: string[];
@@ -83,7 +84,9 @@ async function testCard(width: number, height: number, shade: number): Promise<B
 export interface FakeEngine extends Engine {
   /** Sources passed to openStream, in order. */
   readonly opened: string[];
-  /** Listeners currently subscribed, over all streams (to check the server unsubscribes). */
+  /** Tells the engine's listeners (the hub) an event, as if a stream had. */
+  emit(event: EngineEvent): void;
+  /** Listeners subscribed to single streams, over all streams (the hub listens to the engine as a whole). */
   listenerCount(): number;
 }
 
@@ -91,6 +94,7 @@ export function createFakeEngine(options: FakeEngineOptions = {}): FakeEngine {
   const { classes, intervalMs, facesPerFrame, labelDelayMs } = { classes: CLASSES, intervalMs: 40, facesPerFrame: 2, labelDelayMs: 1, ...options };
   const handles = new Map<string, StreamHandle & { listeners: Set<(e: StreamEvent) => void> }>();
   const opened: string[] = [];
+  const events = createEmitter<EngineEvent>((e) => console.error(e));
   let next = 1;
   let batches = 0;
 
@@ -114,10 +118,12 @@ export function createFakeEngine(options: FakeEngineOptions = {}): FakeEngine {
     };
     const emit = (e: StreamEvent) => {
       for (const l of listeners) l(e);
+      if (e.type === 'output') events.emit(e);
     };
     const setState = (state: StreamInfo['state']) => {
       info.state = state;
       emit({ type: 'state', stream: id, state });
+      events.emit({ type: 'stream', info: { ...info } });
     };
     let jpeg: Buffer | undefined;
     const card = testCard(320, 240, (next * 60) % 255).then((b) => (jpeg = b));
@@ -144,10 +150,11 @@ export function createFakeEngine(options: FakeEngineOptions = {}): FakeEngine {
         if (info.state === 'stopped') return;
         clearInterval(timer);
         setState('stopped');
-        handles.delete(id);
+        listeners.clear();
       },
     };
     handles.set(id, handle);
+    events.emit({ type: 'stream', info: { ...info } });
     return handle;
   };
 
@@ -171,6 +178,16 @@ export function createFakeEngine(options: FakeEngineOptions = {}): FakeEngine {
     opened,
     openStream,
     streams: () => [...handles.values()],
+    async removeStream(id) {
+      const h = handles.get(id);
+      if (!h) return false;
+      await h.stop();
+      handles.delete(id);
+      events.emit({ type: 'removed', stream: id });
+      return true;
+    },
+    subscribe: events.subscribe,
+    emit: events.emit,
     labelVideo,
     metrics: () => ({ batches_total: batches, batch_size_mean: 1.5, inference_ms_mean: 12.5, queue_depth: 0 }),
     listenerCount: () => [...handles.values()].reduce((n, h) => n + h.listeners.size, 0),

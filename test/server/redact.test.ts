@@ -10,7 +10,7 @@ import { WebSocket } from 'ws';
 import { redact } from '../../src/ingest/index.js';
 import type { FaceModel } from '../../src/model/types.js';
 import { createEngine } from '../../src/pipeline/engine.js';
-import type { Engine, StreamEvent, StreamHandle } from '../../src/pipeline/types.js';
+import type { Engine } from '../../src/pipeline/types.js';
 import { createServer } from '../../src/server/index.js';
 import { probeFake } from './fake-engine.js';
 import { startTestServer, waitFor } from './helpers.js';
@@ -39,11 +39,6 @@ describe('redact', () => {
   });
 });
 
-/** The fake engine, with a stream whose info and events quote its source, credentials included. */
-function leakyEngine(t: Awaited<ReturnType<typeof startTestServer>>): { emit(e: StreamEvent): void } {
-  const handles = t.engine.streams() as (StreamHandle & { listeners: Set<(e: StreamEvent) => void> })[];
-  return { emit: (e) => handles.forEach((h) => h.listeners.forEach((l) => l(e))) };
-}
 
 describe('every exit of the server', () => {
   let t: Awaited<ReturnType<typeof startTestServer>>;
@@ -90,13 +85,17 @@ describe('every exit of the server', () => {
     await new Promise((r) => ws.once('open', r));
     ws.send(JSON.stringify({ type: 'subscribe', stream: id }));
     await waitFor(() => messages.some((m) => JSON.parse(m).type === 'stream'), 3000, 'the stream state');
-    leakyEngine(t).emit({ type: 'state', stream: id, state: 'reconnecting', error: `ffmpeg failed on ${CAMERA}: 401 Unauthorized` });
+    // A state change whose error and info quote the source, credentials included.
+    const info = t.engine.streams().find((h) => h.id === id)!.info();
+    t.engine.emit({ type: 'stream', info: { ...info, state: 'reconnecting' }, error: `ffmpeg failed on ${CAMERA}: 401 Unauthorized` });
     await waitFor(() => messages.some((m) => JSON.parse(m).state === 'reconnecting'), 3000, 'the state change');
     ws.close();
     const states = messages.map((m) => JSON.parse(m)).filter((m) => m.type === 'stream');
     assert.ok(!messages.join('\n').includes(SECRET));
     assert.equal(states[0].error, `could not connect to ${SHOWN}`);
     assert.equal(states.at(-1).error, `ffmpeg failed on ${SHOWN}: 401 Unauthorized`);
+    assert.equal(states.at(-1).info.source, SHOWN);
+    assert.equal(states.at(-1).info.lastError, `could not connect to ${SHOWN}`);
   });
 });
 

@@ -65,6 +65,8 @@ describe('WebSocket messages', () => {
     const c = await connect(t.wsUrl);
     c.send({ type: 'subscribe', stream: a });
     await waitFor(() => c.of('prediction').length >= 5, 15_000, 'predictions');
+    // b produced frames meanwhile, so that none of them arrived says something.
+    await waitFor(() => t.engine.streams().find((h) => h.id === b)!.info().framesOut >= 5, 15_000, 'frames of b');
     assert.equal(c.messages[0]!.type, 'stream');
     assert.equal(c.messages[0]!.stream, a);
     assert.ok(c.of('prediction').every((m) => m.stream === a), 'only the subscribed stream');
@@ -75,7 +77,6 @@ describe('WebSocket messages', () => {
     const count = c.of('prediction').length;
     await sleep(150);
     assert.equal(c.of('prediction').length, count, 'nothing after unsubscribe');
-    assert.ok(b);
     c.ws.close();
   });
 
@@ -86,14 +87,47 @@ describe('WebSocket messages', () => {
     const late = await openStream(t, 'late');
     await waitFor(() => new Set(c.of('prediction').map((m) => m.stream)).size >= 3, 15_000, 'three streams');
     assert.ok(c.of('prediction').some((m) => m.stream === late));
-    assert.equal((await t.api(`/api/streams/${late}`, { method: 'DELETE' })).status, 204);
+    // The list is pushed: the stream's opening (with its info), its stop, and its removal.
+    const opened = c.of('stream').find((m) => m.stream === late);
+    assert.deepEqual([(opened?.info as { name?: string })?.name, opened?.state], ['late', 'connecting']);
+    assert.equal((await t.api(`/api/streams/${late}/stop`, { method: 'POST' })).status, 200);
     await waitFor(() => c.of('stream').some((m) => m.stream === late && m.state === 'stopped'), 15_000, 'stopped state');
+    assert.equal(c.of('stream-removed').length, 0, 'a stopped stream stays listed');
+    assert.equal((await t.api(`/api/streams/${late}`, { method: 'DELETE' })).status, 204);
+    await waitFor(() => c.of('stream-removed').some((m) => m.stream === late), 15_000, 'removal');
     c.send({ type: 'unsubscribe', stream: '*' });
     await c.barrier();
     const count = c.of('prediction').length;
     await sleep(150);
     assert.equal(c.of('prediction').length, count);
     c.ws.close();
+  });
+
+  it('pushes the jobs to clients that subscribe to them: the list, then every change until done and removed', async () => {
+    const plain = await connect(t.wsUrl);
+    const c = await connect(t.wsUrl);
+    c.send({ type: 'subscribe-jobs' });
+    await c.barrier();
+    assert.equal(c.of('job').length, 0, 'no jobs yet');
+    const form = new FormData();
+    form.append('file', new Blob(['FAKEVIDEO 40']), 'clip.mp4');
+    const res = await t.api('/api/jobs', { method: 'POST', body: form });
+    assert.equal(res.status, 201);
+    const { id } = (await res.json()) as { id: string };
+    const jobStates = () => c.of('job').map((m) => m.job as { id: string; state: string; framesDone: number }).filter((j) => j.id === id);
+    await waitFor(() => jobStates().some((j) => j.state === 'done'), 15_000, 'done pushed');
+    assert.deepEqual([...new Set(jobStates().map((j) => j.state))], ['queued', 'running', 'done']);
+    assert.equal(jobStates().at(-1)!.framesDone, 40);
+    // A client that subscribes later gets the list first.
+    const late = await connect(t.wsUrl);
+    late.send({ type: 'subscribe-jobs' });
+    await late.barrier();
+    assert.deepEqual(late.of('job').map((m) => (m.job as { id: string; state: string }).state), ['done']);
+    assert.equal((await t.api(`/api/jobs/${id}`, { method: 'DELETE' })).status, 200);
+    await waitFor(() => c.of('job-removed').some((m) => m.job === id), 15_000, 'removal pushed');
+    await plain.barrier();
+    assert.equal(plain.of('job').length + plain.of('job-removed').length, 0, 'only subscribers hear of jobs');
+    for (const x of [plain, c, late]) x.ws.close();
   });
 
   it('answers ping, and reports malformed and unknown messages without disconnecting', async () => {
