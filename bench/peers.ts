@@ -19,14 +19,18 @@
  * One JSON line per system: frames/s, latency from frame handed over (decoded) to result
  * (p50/p95), % of frames with exactly one face (and with none), label changes per minute of
  * video raw and smoothed, CPU seconds of the process (process.cpuUsage: all threads, worker
- * threads included) and the machine. Labels are those of the largest face of each frame; a
- * frame without a face is skipped when counting changes (labelChanges in stats.ts). "Smoothed"
- * is arbex live's own smoother; for the others it is the same EMA (the live default, through the
- * project's smoother) applied by the bench to the largest face's distribution: the column says
- * which. arbex lines carry a per-stage profile (ms per frame: decode, blazeface, mesh,
- * detect-other, alignment, model, smoothing, serialisation) from the pipeline's timing hooks
- * (src/pipeline/profile.ts); model is the wall time of the model calls (in a worker thread for
- * the live path, so it overlaps the main thread's stages).
+ * threads included) and per frame (steadier than frames/s on a loaded machine), and the
+ * machine. Labels are those of the largest face of each frame; a frame without a face is skipped
+ * when counting changes (labelChanges in stats.ts). "Smoothed" is arbex live's own smoother; for
+ * the others it is the same EMA (the live default, through the project's smoother) applied by
+ * the bench to the largest face's distribution: the column says which. arbex lines carry a
+ * per-stage profile, ms per frame of wall time (profileMsPerFrame) and of process CPU time
+ * (profileCpuMsPerFrame): decode (ffmpeg's CPU included), blazeface, mesh, detect-other,
+ * alignment, model, smoothing, serialisation, total, from the pipeline's timing hooks
+ * (src/pipeline/profile.ts). In the labelling chain everything runs in one thread, so the CPU
+ * column is each stage's own; in the live chain the model runs in a worker thread at the same
+ * time as the main thread's stages, so their CPU columns include some of the model's, and the
+ * model's wall time is that of its calls, waiting included.
  * Then the label lag on a synthetic clip with known change points (lag.ts), and last the ratio
  * arbex live / human caching-off frames/s (with the other targets of issue 13 beside it).
  */
@@ -85,8 +89,8 @@ interface Runner {
   run(frames: Frame[], onResult: (i: number, r: FrameResult, latencyMs: number) => void): Promise<void>;
   /** Forgets tracked faces and caches (after the warm-up). */
   reset(): Promise<void>;
-  /** arbex: ms per stage since the last reset. */
-  profile?(): Record<string, number>;
+  /** arbex: ms per stage since the last reset, wall and process CPU. */
+  profile?(): { wall: Record<string, number>; cpu: Record<string, number> };
   dispose(): Promise<void>;
 }
 
@@ -108,8 +112,11 @@ export interface PeersLine {
   labelChangesPerMinSmoothed: number;
   smoothing: string;
   cpuSeconds: number;
+  /** Process CPU per frame: steadier than frames/s on a loaded machine. */
+  cpuMsPerFrame: number;
   config: Record<string, unknown>;
   profileMsPerFrame?: Record<string, number>;
+  profileCpuMsPerFrame?: Record<string, number>;
   machine: Machine;
 }
 
@@ -118,10 +125,26 @@ const round = (x: number, digits = 1) => Math.round(x * 10 ** digits) / 10 ** di
 const largest = <T extends { box: { w: number; h: number } }>(faces: T[]): T | undefined =>
   faces.reduce<T | undefined>((a, f) => (a && a.box.w * a.box.h >= f.box.w * f.box.h ? a : f), undefined);
 
+/** Decoding time per frame: wall, and CPU of ffmpeg (a child process) plus this process. */
+interface Decode {
+  ms: number;
+  cpuMs: number;
+}
+
+/** CPU seconds of this process's finished children (ffmpeg), from /proc (Linux); 0 elsewhere. */
+async function childrenCpuMs(): Promise<number> {
+  const stat = await readFile('/proc/self/stat', 'utf8').catch(() => '');
+  // Fields after the command name: cutime and cstime are the 16th and 17th of /proc/PID/stat.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return fields.length > 15 ? ((Number(fields[13]) + Number(fields[14])) * 1000) / 100 : 0;
+}
+
 /** The first `limit` frames of `clip` at 640x480, and the decode time per frame. */
-async function decodeClip(clip: string, limit: number): Promise<{ frames: Frame[]; fps: number; decodeMsPerFrame: number }> {
+async function decodeClip(clip: string, limit: number): Promise<{ frames: Frame[]; fps: number; decode: Decode }> {
   const source = openSource({ kind: 'file', path: clip, input: clip }, { size: SIZE });
   const frames: Frame[] = [];
+  const c0 = process.cpuUsage();
+  const k0 = await childrenCpuMs();
   const t0 = performance.now();
   for await (const f of source.frames()) {
     frames.push(f);
@@ -130,16 +153,33 @@ async function decodeClip(clip: string, limit: number): Promise<{ frames: Frame[
   const ms = performance.now() - t0;
   const fps = source.info()?.fps ?? (frames.length > 1 ? (1000 * (frames.length - 1)) / (frames.at(-1)!.ptsMs - frames[0]!.ptsMs) : 25);
   await source.stop();
-  return { frames, fps, decodeMsPerFrame: ms / frames.length };
+  const c = process.cpuUsage(c0);
+  const cpuMs = (c.user + c.system) / 1000 + (await childrenCpuMs()) - k0;
+  return { frames, fps, decode: { ms: ms / frames.length, cpuMs: cpuMs / frames.length } };
 }
 
-/** Adds up stage times: the pipeline's hooks, the model calls, serialisation. */
+/** Adds up stage times, wall and process CPU: the pipeline's hooks, the model calls, serialisation. */
 function stageClock() {
-  const ms = new Map<string, number>();
+  const ms = new Map<string, { wall: number; cpu: number }>();
+  const zero = { wall: 0, cpu: 0 };
   return {
-    add: (stage: string, t: number) => ms.set(stage, (ms.get(stage) ?? 0) + t),
+    add: (stage: string, wall: number, cpu: number) => {
+      const t = ms.get(stage) ?? zero;
+      ms.set(stage, { wall: t.wall + wall, cpu: t.cpu + cpu });
+    },
+    /** Times `fn` (until its promise settles) under `stage`. */
+    async time<T>(stage: string, fn: () => Promise<T>): Promise<T> {
+      const t0 = performance.now();
+      const c0 = process.cpuUsage();
+      try {
+        return await fn();
+      } finally {
+        const c = process.cpuUsage(c0);
+        this.add(stage, performance.now() - t0, (c.user + c.system) / 1000);
+      }
+    },
     reset: () => ms.clear(),
-    get: (stage: string) => ms.get(stage) ?? 0,
+    get: (stage: string) => ms.get(stage) ?? zero,
   };
 }
 
@@ -147,29 +187,11 @@ async function arbexRunner(system: 'arbex-live' | 'arbex-label', weights: string
   const live = system === 'arbex-live';
   const chain = live ? LIVE_CHAIN() : LABEL_CHAIN();
   const clock = stageClock();
-  const onStage = (stage: PipelineStage, ms: number) => clock.add(stage, ms);
+  const onStage = (stage: PipelineStage, ms: number, cpuMs: number) => clock.add(stage, ms, cpuMs);
   const model: FaceModel = await loadFaceModel(weights, { workers: chain.workers });
-  const batcher = createBatcher<Uint8Array, FacePrediction>(async (crops) => {
-    const t0 = performance.now();
-    try {
-      return await model.predict(crops);
-    } finally {
-      clock.add('model', performance.now() - t0);
-    }
-  }, chain.batch);
+  const batcher = createBatcher<Uint8Array, FacePrediction>((crops) => clock.time('model', () => model.predict(crops)), chain.batch);
   const detector = await createFaceDetector({ detectEvery: chain.detectEvery, onStage });
-  let detectMs = 0;
-  const timedDetector = {
-    ...detector,
-    detect: async (frame: Frame) => {
-      const t0 = performance.now();
-      try {
-        return await detector.detect(frame);
-      } finally {
-        detectMs += performance.now() - t0;
-      }
-    },
-  };
+  const timedDetector = { ...detector, detect: (frame: Frame) => clock.time('detect', () => detector.detect(frame)) };
   const newProcessor = () => createFrameProcessor({ stream: system, model, predict: (c) => batcher.submit(c), detector: timedDetector, smoothing: chain.smoothing, onStage });
   let processor = newProcessor();
   return {
@@ -189,8 +211,10 @@ async function arbexRunner(system: 'arbex-live' | 'arbex-label', weights: string
             if (live) {
               // The hub's WebSocket message for this output (src/server/hub.ts).
               const t0 = performance.now();
+              const c0 = process.cpuUsage();
               JSON.stringify({ type: 'prediction', ...out });
-              clock.add('serialisation', performance.now() - t0);
+              const c = process.cpuUsage(c0);
+              clock.add('serialisation', performance.now() - t0, (c.user + c.system) / 1000);
             }
             const face = largest(out.results);
             onResult(i, { faces: out.faces, label: face?.label ?? null, dist: face?.corrected ?? null, smoothedLabel: live ? (face?.smoothedLabel ?? null) : undefined, track: face?.track }, latency);
@@ -204,19 +228,14 @@ async function arbexRunner(system: 'arbex-live' | 'arbex-label', weights: string
       detector.reset();
       processor = newProcessor();
       clock.reset();
-      detectMs = 0;
     },
     profile() {
-      const hooks = ['blazeface', 'mesh'].reduce((a, s) => a + clock.get(s), 0);
-      return {
-        blazeface: clock.get('blazeface'),
-        mesh: clock.get('mesh'),
-        'detect-other': Math.max(0, detectMs - hooks),
-        alignment: clock.get('alignment'),
-        model: clock.get('model'),
-        smoothing: clock.get('smoothing'),
-        serialisation: clock.get('serialisation'),
+      const stages = ['blazeface', 'mesh', 'detect-other', 'alignment', 'model', 'smoothing', 'serialisation'];
+      const of = (kind: 'wall' | 'cpu') => {
+        const t = (s: string) => clock.get(s)[kind];
+        return Object.fromEntries(stages.map((s) => [s, s === 'detect-other' ? Math.max(0, t('detect') - t('blazeface') - t('mesh')) : t(s)]));
       };
+      return { wall: of('wall'), cpu: of('cpu') };
     },
     async dispose() {
       await batcher.close();
@@ -253,7 +272,7 @@ const normalise = (d: number[]) => {
   return s > 0 ? d.map((x) => x / s) : d.map(() => 1 / d.length);
 };
 
-async function measure(runner: Runner, frames: Frame[], fps: number, clip: string, decodeMsPerFrame: number, machine: () => Machine): Promise<PeersLine> {
+async function measure(runner: Runner, frames: Frame[], fps: number, clip: string, decode: Decode, machine: () => Machine): Promise<PeersLine> {
   await runner.run(frames.slice(0, WARMUP), () => undefined);
   await runner.reset();
   const latency: number[] = [];
@@ -275,7 +294,9 @@ async function measure(runner: Runner, frames: Frame[], fps: number, clip: strin
   });
   const wallMs = performance.now() - t0;
   const cpu = process.cpuUsage(cpu0);
+  const cpuMs = (cpu.user + cpu.system) / 1000;
   const n = frames.length;
+  const perFrame = (o: Record<string, number>) => Object.fromEntries(Object.entries(o).map(([k, v]) => [k, round(v / n, 2)]));
   const profile = runner.profile?.();
   return {
     bench: 'peers',
@@ -294,12 +315,12 @@ async function measure(runner: Runner, frames: Frame[], fps: number, clip: strin
     labelChangesPerMinRaw: round(perMinute(labelChanges(raw), n, fps)),
     labelChangesPerMinSmoothed: round(perMinute(labelChanges(smoothed), n, fps)),
     smoothing: runner.smoothing,
-    cpuSeconds: round((cpu.user + cpu.system) / 1e6, 2),
+    cpuSeconds: round(cpuMs / 1000, 2),
+    cpuMsPerFrame: round(cpuMs / n, 2),
     config: runner.config,
     ...(profile && {
-      profileMsPerFrame: Object.fromEntries(
-        [['decode', decodeMsPerFrame * n] as const, ...Object.entries(profile), ['total wall', wallMs] as const].map(([k, v]) => [k, round(v / n, 2)]),
-      ),
+      profileMsPerFrame: perFrame({ decode: decode.ms * n, ...profile.wall, total: wallMs }),
+      profileCpuMsPerFrame: perFrame({ decode: decode.cpuMs * n, ...profile.cpu, total: cpuMs }),
     }),
     machine: machine(),
   };
@@ -334,13 +355,13 @@ export async function benchPeers(options: PeersOptions): Promise<object[]> {
     clip = FACE_PAN;
     emit({ bench: 'peers', note: `${path.relative(ROOT, FRANCK)} is missing (run "npm run fixtures"); using ${path.relative(ROOT, FACE_PAN)} (125 frames, a still photo panned: fewer label changes than a talking face)` });
   }
-  const { frames, fps, decodeMsPerFrame } = await decodeClip(clip, options.frames);
-  emit({ bench: 'peers', clip: path.relative(ROOT, clip), frames: frames.length, fps: round(fps, 2), size: `${SIZE.width}x${SIZE.height}`, decodeMsPerFrame: round(decodeMsPerFrame, 2), machine: machine() });
+  const { frames, fps, decode } = await decodeClip(clip, options.frames);
+  emit({ bench: 'peers', clip: path.relative(ROOT, clip), frames: frames.length, fps: round(fps, 2), size: `${SIZE.width}x${SIZE.height}`, decodeMsPerFrame: round(decode.ms, 2), decodeCpuMsPerFrame: round(decode.cpuMs, 2), machine: machine() });
   const byName = new Map<PeerSystem, PeersLine>();
   for (const system of options.systems) {
     const runner = system === 'arbex-live' || system === 'arbex-label' ? await arbexRunner(system, options.weights) : await peerRunner(system);
     try {
-      const line = await measure(runner, frames, fps, clip, decodeMsPerFrame, machine);
+      const line = await measure(runner, frames, fps, clip, decode, machine);
       byName.set(system, line);
       emit(line);
     } finally {
@@ -363,6 +384,8 @@ export async function benchPeers(options: PeersOptions): Promise<object[]> {
       value: round(live.framesPerSec / off.framesPerSec, 2),
       arbexLiveFps: live.framesPerSec,
       humanOffFps: off.framesPerSec,
+      cpuRatio: 'human caching-off / arbex live CPU ms per frame',
+      cpuRatioValue: round(off.cpuMsPerFrame / live.cpuMsPerFrame, 2),
       ...(cached && { arbexLiveOverHumanDefault: round(live.framesPerSec / cached.framesPerSec, 2) }),
       arbexLiveLatencyMsP95: live.latencyMsP95,
       smoothedChangesOverHumanOffRaw: off.labelChangesRaw > 0 ? round(live.labelChangesSmoothed / off.labelChangesRaw, 3) : null,

@@ -7,11 +7,15 @@
 /** The stages that report their time: detector and mesh inside detection, then alignment and smoothing per face. */
 export type PipelineStage = 'blazeface' | 'mesh' | 'alignment' | 'smoothing';
 
-/** Receives the wall time of one run of a stage, in milliseconds. */
-export type StageListener = (stage: PipelineStage, ms: number) => void;
+/**
+ * Receives one run of a stage: its wall time and the CPU time the process spent meanwhile
+ * (process.cpuUsage: every thread of the process, so with model worker threads busy at the same
+ * time it counts theirs too), both in milliseconds.
+ */
+export type StageListener = (stage: PipelineStage, ms: number, cpuMs: number) => void;
 
 /**
- * Runs `fn`, reporting its wall time (until its promise settles, for an async one) to `onStage`.
+ * Runs `fn`, reporting its wall and CPU time (until its promise settles, for an async one) to `onStage`.
  *
  * @example
  * const dets = await timed(opts.onStage, 'blazeface', () => runBlazeface(model, anchors, frame, opts));
@@ -19,8 +23,13 @@ export type StageListener = (stage: PipelineStage, ms: number) => void;
 export function timed<T>(onStage: StageListener | undefined, stage: PipelineStage, fn: () => T): T {
   if (!onStage) return fn();
   const t0 = performance.now();
+  const c0 = process.cpuUsage();
+  const report = () => {
+    const c = process.cpuUsage(c0);
+    onStage(stage, performance.now() - t0, (c.user + c.system) / 1000);
+  };
   const out = fn();
-  if (out instanceof Promise) return out.finally(() => onStage(stage, performance.now() - t0)) as T;
-  onStage(stage, performance.now() - t0);
+  if (out instanceof Promise) return out.finally(report) as T;
+  report();
   return out;
 }
