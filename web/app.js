@@ -1,36 +1,58 @@
 // arbex dashboard: plain ES module, no build step, no network beyond this server.
+// Type-checked (npm run typecheck: web/tsconfig.json) against the server's message schemas.
+// Streams and jobs are pushed on the WebSocket; nothing here polls the API for them.
+
+/** @typedef {import('../src/server/schemas.js').ServerMessage} ServerMessage */
+/** @typedef {import('../src/server/schemas.js').JobInfo} JobInfo */
+/** @typedef {import('../src/pipeline/schemas.js').StreamInfo} StreamInfo */
+/** @typedef {import('../src/pipeline/schemas.js').FrameOutput} FrameOutput */
 
 const COLORS = ['#8a94a6', '#e5484d', '#46a758', '#8e4ec6', '#f5a524', '#3e63dd', '#12a594', '#d6409f'];
 const TIMELINE_MS = 30_000;
 const FRAME_REFRESH_MS = 150;
 
-const $ = (sel) => document.querySelector(sel);
+/**
+ * The element a selector names; every one the page uses exists in index.html.
+ * @template {Element} [T=HTMLElement]
+ * @param {string} sel
+ * @returns {T}
+ */
+const $ = (sel) => /** @type {T} */ (document.querySelector(sel));
+
 const state = {
   token: sessionStorage.getItem('arbex-token') || '',
+  /** @type {string[]} */
   classes: [],
+  /** Every listed stream, as the server last pushed it. @type {StreamInfo[]} */
   streams: [],
+  /** @type {JobInfo[]} */
   jobs: [],
+  /** @type {string | undefined} */
   selected: undefined,
-  /** Latest prediction per stream id. */
+  /** Latest prediction per stream id. @type {Map<string, FrameOutput>} */
   latest: new Map(),
-  /** Per stream: [{t, track, label}] of the last 30 s. */
+  /** Per stream: the labels of the last 30 s. @type {Map<string, {t: number, track: number, label: string}[]>} */
   history: new Map(),
+  /** @type {WebSocket | undefined} */
   ws: undefined,
   drawPending: false,
 };
 
+/** Streams that no longer run; their ✕ removes them from the list. */
+const FINISHED = ['ended', 'failed', 'stopped'];
+
 // ---------- HTTP ----------
 
-/** One prompt at a time, however many requests were refused together. */
+/** One prompt at a time, however many requests were refused together. @type {Promise<void> | undefined} */
 let tokenPrompt;
 
 function askToken() {
   tokenPrompt ??= (async () => {
-    const dialog = $('#token-dialog');
-    const form = $('#token-form');
+    const dialog = /** @type {HTMLDialogElement} */ ($('#token-dialog'));
+    const form = /** @type {HTMLFormElement} */ ($('#token-form'));
     dialog.showModal();
     await new Promise((resolve) => form.addEventListener('submit', resolve, { once: true }));
-    state.token = form.token.value.trim();
+    state.token = /** @type {HTMLInputElement} */ (form.elements.namedItem('token')).value.trim();
     sessionStorage.setItem('arbex-token', state.token);
     if (state.ws) connectSocket(true);
   })().finally(() => (tokenPrompt = undefined));
@@ -78,10 +100,16 @@ function el(tag, attrs = {}, ...children) {
 
 // ---------- streams ----------
 
-async function refreshStreams() {
-  const res = await api('/api/streams');
-  if (!res.ok) return;
-  state.streams = await res.json();
+/**
+ * A stream the server pushed (opened, changed, or its counters moved), or removed (undefined).
+ * @param {string} id
+ * @param {StreamInfo | undefined} info
+ */
+function updateStream(id, info) {
+  const i = state.streams.findIndex((s) => s.id === id);
+  if (info && i >= 0) state.streams[i] = info;
+  else if (info) state.streams.push(info);
+  else if (i >= 0) state.streams.splice(i, 1);
   if (!state.streams.some((s) => s.id === state.selected)) select(state.streams[0]?.id);
   renderStreams();
 }
@@ -101,7 +129,9 @@ function renderStreams() {
         `${s.fpsIn.toFixed(1)} fps in · ${s.fpsOut.toFixed(1)} out · ${s.faces} face${s.faces === 1 ? '' : 's'}${s.drops ? ` · ${s.drops} dropped` : ''}`,
       ),
       s.lastError ? el('div', { class: 'stream-error' }, s.lastError) : undefined,
-      el('button', { class: 'icon', title: 'Stop this stream', onclick: (e) => (e.stopPropagation(), stopStream(s.id)) }, '✕'),
+      FINISHED.includes(s.state)
+        ? el('button', { class: 'icon', title: 'Remove this stream', onclick: (/** @type {Event} */ e) => (e.stopPropagation(), removeStream(s.id)) }, '✕')
+        : el('button', { class: 'icon', title: 'Stop this stream', onclick: (/** @type {Event} */ e) => (e.stopPropagation(), stopStream(s.id)) }, '■'),
     );
     list.append(item);
   }
@@ -119,14 +149,19 @@ function select(id) {
   scheduleDraw();
 }
 
+/** Stops a stream; it stays listed, stopped, until removed. The new state comes on the WebSocket. @param {string} id */
 async function stopStream(id) {
+  await api(`/api/streams/${encodeURIComponent(id)}/stop`, { method: 'POST' });
+}
+
+/** @param {string} id */
+async function removeStream(id) {
   await api(`/api/streams/${encodeURIComponent(id)}`, { method: 'DELETE' });
-  await refreshStreams();
 }
 
 $('#add-stream').addEventListener('submit', async (e) => {
   e.preventDefault();
-  const form = e.currentTarget;
+  const form = /** @type {{source: HTMLInputElement, name: HTMLInputElement, fps: HTMLInputElement, reset(): void}} */ (/** @type {unknown} */ (e.currentTarget));
   const body = { source: form.source.value.trim() };
   if (form.name.value.trim()) body.name = form.name.value.trim();
   if (form.fps.value) body.fps = Number(form.fps.value);
@@ -135,14 +170,13 @@ $('#add-stream').addEventListener('submit', async (e) => {
   if (!(await showResult(error, res))) return;
   form.reset();
   const { id } = await res.json();
-  await refreshStreams();
   select(id);
 });
 
 // ---------- live frame ----------
 
 async function frameLoop() {
-  const img = $('#frame');
+  const img = /** @type {HTMLImageElement} */ ($('#frame'));
   for (;;) {
     const id = state.selected;
     if (id) {
@@ -163,16 +197,16 @@ async function frameLoop() {
 }
 
 function drawOverlay() {
-  const img = $('#frame');
-  const canvas = $('#overlay');
+  const img = /** @type {HTMLImageElement} */ ($('#frame'));
+  const canvas = /** @type {HTMLCanvasElement} */ ($('#overlay'));
   const ratio = window.devicePixelRatio || 1;
   // The canvas has screen resolution, so labels stay crisp however small the frame is.
   canvas.width = Math.round(canvas.clientWidth * ratio);
   canvas.height = Math.round(canvas.clientHeight * ratio);
-  const ctx = canvas.getContext('2d');
+  const ctx = /** @type {CanvasRenderingContext2D} */ (canvas.getContext('2d'));
   ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
   ctx.clearRect(0, 0, canvas.clientWidth, canvas.clientHeight);
-  const out = state.latest.get(state.selected);
+  const out = state.selected && state.latest.get(state.selected);
   if (!out || !img.naturalWidth) return;
   // Where the image really is inside its box (object-fit: contain letterboxes it).
   const ir = img.getBoundingClientRect();
@@ -202,7 +236,7 @@ function drawOverlay() {
 
 function renderFaces() {
   const box = $('#faces');
-  const out = state.latest.get(state.selected);
+  const out = state.selected && state.latest.get(state.selected);
   if (!out || !out.results.length) {
     if (!box.querySelector('.empty')) box.replaceChildren(el('p', { class: 'empty' }, 'No face in view.'));
     return;
@@ -250,16 +284,16 @@ function renderLegend() {
 }
 
 function drawTimeline() {
-  const canvas = $('#timeline');
+  const canvas = /** @type {HTMLCanvasElement} */ ($('#timeline'));
   const width = canvas.clientWidth;
   const ratio = window.devicePixelRatio || 1;
   if (canvas.width !== Math.round(width * ratio)) canvas.width = Math.round(width * ratio);
   canvas.height = Math.round(160 * ratio);
-  const ctx = canvas.getContext('2d');
+  const ctx = /** @type {CanvasRenderingContext2D} */ (canvas.getContext('2d'));
   ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
   ctx.clearRect(0, 0, width, 160);
   const now = Date.now();
-  const history = state.history.get(state.selected) || [];
+  const history = (state.selected && state.history.get(state.selected)) || [];
   const tracks = [...new Set(history.map((h) => h.track))].slice(-4);
   const left = 44;
   const plot = width - left - 8;
@@ -323,10 +357,14 @@ function connectSocket(restart = false) {
   state.ws = ws;
   ws.onopen = () => {
     setConn('live', 'live');
+    // The server answers with every stream and job as they are now, then every change.
+    state.streams = [];
+    state.jobs = [];
     ws.send(JSON.stringify({ type: 'subscribe', stream: '*' }));
+    ws.send(JSON.stringify({ type: 'subscribe-jobs' }));
   };
   ws.onmessage = (e) => {
-    const msg = JSON.parse(e.data);
+    const msg = /** @type {ServerMessage} */ (JSON.parse(e.data));
     if (msg.type === 'prediction') {
       state.latest.set(msg.stream, msg);
       const now = Date.now();
@@ -336,12 +374,13 @@ function connectSocket(restart = false) {
       state.history.set(msg.stream, h);
       if (msg.stream === state.selected) scheduleDraw();
     } else if (msg.type === 'stream') {
-      const s = state.streams.find((x) => x.id === msg.stream);
-      if (s) {
-        s.state = msg.state;
-        if (msg.error) s.lastError = msg.error;
-        renderStreams();
-      }
+      updateStream(msg.stream, msg.info);
+    } else if (msg.type === 'stream-removed') {
+      updateStream(msg.stream, undefined);
+    } else if (msg.type === 'job') {
+      updateJob(msg.job.id, msg.job);
+    } else if (msg.type === 'job-removed') {
+      updateJob(msg.job, undefined);
     }
   };
   ws.onclose = () => {
@@ -353,10 +392,16 @@ function connectSocket(restart = false) {
 
 // ---------- jobs ----------
 
-async function refreshJobs() {
-  const res = await api('/api/jobs');
-  if (!res.ok) return;
-  state.jobs = await res.json();
+/**
+ * A job the server pushed, or removed (undefined).
+ * @param {string} id
+ * @param {JobInfo | undefined} job
+ */
+function updateJob(id, job) {
+  const i = state.jobs.findIndex((j) => j.id === id);
+  if (job && i >= 0) state.jobs[i] = job;
+  else if (job) state.jobs.push(job);
+  else if (i >= 0) state.jobs.splice(i, 1);
   renderJobs();
 }
 
@@ -405,21 +450,21 @@ function renderJobs() {
   }
 }
 
+/** @param {string} id */
 async function removeJob(id) {
   await api(`/api/jobs/${id}`, { method: 'DELETE' });
-  await refreshJobs();
 }
 
 $('#upload').addEventListener('submit', async (e) => {
   e.preventDefault();
-  const form = e.currentTarget;
-  const file = form.file.files[0];
+  const form = /** @type {HTMLFormElement} */ (e.currentTarget);
+  const file = /** @type {HTMLInputElement} */ (form.elements.namedItem('file')).files?.[0];
   if (!file) return;
   const error = $('#upload-error');
   const body = new FormData();
   body.append('name', file.name);
   body.append('file', file, file.name);
-  const button = form.querySelector('button');
+  const button = /** @type {HTMLButtonElement} */ (form.querySelector('button'));
   button.disabled = true;
   button.textContent = 'Uploading…';
   const res = await api('/api/jobs', { method: 'POST', body }).finally(() => {
@@ -428,7 +473,6 @@ $('#upload').addEventListener('submit', async (e) => {
   });
   if (!(await showResult(error, res))) return;
   form.reset();
-  await refreshJobs();
 });
 
 // ---------- start ----------
@@ -439,12 +483,7 @@ async function start() {
   state.classes = info.classes;
   renderLegend();
   connectSocket();
-  await Promise.all([refreshStreams(), refreshJobs()]);
-  setInterval(refreshStreams, 1000);
-  setInterval(() => {
-    if (state.jobs.some((j) => j.state === 'running' || j.state === 'queued')) refreshJobs();
-  }, 1000);
-  setInterval(refreshJobs, 5000);
+  // The timeline scrolls with the clock, so it is redrawn even when nothing arrives.
   setInterval(drawTimeline, 250);
   frameLoop();
 }
