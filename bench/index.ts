@@ -15,6 +15,7 @@ const benches: Record<string, () => Promise<Bench>> = {
   server: () => import('./server.js'),
   peers: () => import('./peers.js'),
   lag: () => import('./lag.js'),
+  cluster: () => import('./cluster.js'),
 };
 
 async function main(name: string | undefined, args: string[]): Promise<void> {
