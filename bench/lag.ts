@@ -14,7 +14,8 @@
  *                        apart from the model's (the issue's "lag a real change" target, 300 ms)
  * within the new label's segment (a series that never shows it there missed that change;
  * missedBySmoothedOnly counts the changes the raw labels caught and the smoothed ones did not,
- * with the lengths of those segments: a smoother drops short segments by design, a long one
+ * with the lengths of those segments and how long the raw labels showed the new class in them:
+ * a smoother drops short segments and brief flickers by design; a long, steadily shown one
  * missed would be a lag beyond its length).
  * stepResponseMs is the smoother alone on an ideal switch (one-hot A, then one-hot B).
  */
@@ -70,7 +71,7 @@ export interface LagLine {
   smoothedLagMs: Summary;
   smoothedBehindRawMs: Summary;
   /** Changes the raw labels caught and the smoothed ones never did, with the lengths of those segments (smoothing drops short ones). */
-  missedBySmoothedOnly: { n: number; segmentMs: Summary };
+  missedBySmoothedOnly: { n: number; segmentMs: Summary; rawShownMs: Summary };
   stepResponseMs: number;
   machine: Machine;
 }
@@ -167,8 +168,8 @@ export async function benchLag(options: Partial<LagOptions> = {}): Promise<LagLi
     smoothedLagMs: summary(lags(smooth), 0),
     smoothedBehindRawMs: summary(addedLag(raw, smooth).map(ms), 0),
     missedBySmoothedOnly: (() => {
-      const segments = raw.filter((r, i) => r.lag !== null && smooth[i]!.lag === null).map((r) => ms(r.length));
-      return { n: segments.length, segmentMs: summary(segments, 0) };
+      const missed = raw.filter((r, i) => r.lag !== null && smooth[i]!.lag === null);
+      return { n: missed.length, segmentMs: summary(missed.map((r) => ms(r.length)), 0), rawShownMs: summary(missed.map((r) => ms(r.shown)), 0) };
     })(),
     stepResponseMs: ms(stepResponseFrames(chain.smoothing)),
     machine: (o.machine ?? (() => describeMachine(backend)))(),

@@ -41,6 +41,8 @@ export interface ChangeLag {
   length: number;
   /** Frames from the change to the first frame where the series says `to`, within the segment; null if it never does. */
   lag: number | null;
+  /** Frames of the segment where the series says `to`. */
+  shown: number;
 }
 
 /**
@@ -48,7 +50,7 @@ export interface ChangeLag {
  * new label inside the new label's segment. A series that never shows it in the segment has
  * lag null (missed). Frames where `predicted` is null (no face) count as not showing it.
  *
- * @example changeLags([0, 0, 1, 1, 1], [0, 0, 0, 1, 1]) // [{ frame: 2, from: 0, to: 1, length: 3, lag: 1 }]
+ * @example changeLags([0, 0, 1, 1, 1], [0, 0, 0, 1, 1]) // [{ frame: 2, from: 0, to: 1, length: 3, lag: 1, shown: 2 }]
  */
 export function changeLags(truth: readonly number[], predicted: readonly (number | null)[]): ChangeLag[] {
   if (truth.length !== predicted.length) throw new RangeError(`truth has ${truth.length} frames, predicted ${predicted.length}`);
@@ -58,13 +60,13 @@ export function changeLags(truth: readonly number[], predicted: readonly (number
     let end = f;
     while (end < truth.length && truth[end] === truth[f]) end++;
     let hit: number | null = null;
+    let shown = 0;
     for (let g = f; g < end; g++) {
-      if (predicted[g] === truth[f]) {
-        hit = g - f;
-        break;
-      }
+      if (predicted[g] !== truth[f]) continue;
+      hit ??= g - f;
+      shown++;
     }
-    out.push({ frame: f, from: truth[f - 1]!, to: truth[f]!, length: end - f, lag: hit });
+    out.push({ frame: f, from: truth[f - 1]!, to: truth[f]!, length: end - f, lag: hit, shown });
   }
   return out;
 }

@@ -40,9 +40,9 @@ describe('changeLags', () => {
     const truth = [0, 0, 1, 1, 1, 2, 2, 0];
     const pred = [0, 0, 0, 1, 1, 1, null, 0];
     assert.deepEqual(changeLags(truth, pred), [
-      { frame: 2, from: 0, to: 1, length: 3, lag: 1 },
-      { frame: 5, from: 1, to: 2, length: 2, lag: null }, // never says 2 while 2 lasts (a later 2 would not count)
-      { frame: 7, from: 2, to: 0, length: 1, lag: 0 },
+      { frame: 2, from: 0, to: 1, length: 3, lag: 1, shown: 2 },
+      { frame: 5, from: 1, to: 2, length: 2, lag: null, shown: 0 }, // never says 2 while 2 lasts (a later 2 would not count)
+      { frame: 7, from: 2, to: 0, length: 1, lag: 0, shown: 1 },
     ]);
   });
   test('no change, no entry; lengths must match', () => {
