@@ -77,7 +77,7 @@ function summary(r: EvalReport): string {
   const pct = (x: number) => (100 * x).toFixed(2);
   const f = r.frames;
   const lines = [
-    `macro F1 ${pct(r.macroF1)}  accuracy ${pct(r.accuracy)}  (macro F1 over all 8 classes ${pct(r.macroF1All)})`,
+    `macro F1 ${pct(r.macroF1)} (ABAW: mean over all 8 classes)  accuracy ${pct(r.accuracy)}  (over the classes present only ${pct(r.macroF1Present)})`,
     `frames: ${f.evaluated} evaluated / ${f.annotated} annotated, ${f.ignored} marked -1, ${f.missing} missing (${f.interpolated} interpolated), ${f.unscored} unscored`,
     ...r.perClass.map((c) => `  ${c.class.padEnd(10)} P ${pct(c.precision).padStart(6)}  R ${pct(c.recall).padStart(6)}  F1 ${pct(c.f1).padStart(6)}  n ${c.support}`),
   ];

@@ -41,10 +41,10 @@ export interface EvalReport {
   smoothing: SmoothingSpec;
   missing: MissingPolicy;
   frames: FrameCounts;
-  /** Official ABAW metric: macro F1 over the classes present in truth or predictions. */
+  /** ABAW's metric: mean F1 over all eight classes, a class absent from truth and predictions counting 0. */
   macroF1: number;
-  /** Macro F1 over all eight classes, present or not. */
-  macroF1All: number;
+  /** scikit-learn's default macro F1: the mean over the classes in truth or predictions only. */
+  macroF1Present: number;
   accuracy: number;
   perClass: (ClassScores & { class: string })[];
   /** confusion[true][predicted]. */
@@ -121,7 +121,7 @@ export function scoreSeries(annotations: readonly Annotation[], raw: Map<string,
     missing,
     frames,
     macroF1: overall.macroF1,
-    macroF1All: overall.macroF1All,
+    macroF1Present: overall.macroF1Present,
     accuracy: overall.accuracy,
     perClass: overall.perClass,
     confusion: overall.confusion,

@@ -76,7 +76,7 @@ export function reportHtml(report: EvalReport, title = 'ARBEx ABAW expression ev
     : '';
   return page(
     title,
-    `<p><span class="big">macro F1 ${pct(report.macroF1)}%</span> &nbsp; accuracy ${pct(report.accuracy)}% &nbsp; (macro F1 over all ${report.classes.length} classes: ${pct(report.macroF1All)}%)</p>
+    `<p><span class="big">macro F1 ${pct(report.macroF1)}%</span> &nbsp; accuracy ${pct(report.accuracy)}% &nbsp; (ABAW: mean over all ${report.classes.length} classes; over the classes present only: ${pct(report.macroF1Present)}%)</p>
 <p>Mode: ${report.mode}; smoothing: ${esc(smoothing)}; missing frames: ${report.missing}.<br>
 Frames: ${f.evaluated} evaluated of ${f.annotated} annotated (${f.ignored} marked -1 not scored); ${f.missing} missing, ${f.interpolated} of them interpolated; ${f.unscored} unscored.</p>
 <h2>Confusion matrix</h2>

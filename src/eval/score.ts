@@ -12,6 +12,7 @@ export interface VideoScore {
   video: string;
   frames: number;
   accuracy: number;
+  /** ABAW's metric over the video's frames: mean F1 over all eight classes. */
   macroF1: number;
 }
 

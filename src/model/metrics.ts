@@ -2,12 +2,12 @@
  * Classification metrics as pure functions over label indices: confusion matrix, accuracy,
  * per-class precision / recall / F1 / support, and macro F1.
  *
- * Macro F1 follows ABAW's reference evaluation, which calls scikit-learn's
- * `f1_score(y_true, y_pred, average='macro')` without a `labels` argument: the average runs over
- * the classes that occur in the truth OR in the predictions. A class absent from both is left
- * out of the average (it is not counted as F1 = 0); a class present in only one of them has
- * F1 = 0 (scikit-learn's zero_division default). `macroF1(..., { over: 'all' })` averages over
- * every class instead, as `f1_score(..., labels=range(L), average='macro')` would.
+ * Macro F1 is ABAW's expression metric: the mean of the F1 of every class, all of them (8 for
+ * ABAW), a class absent from both truth and predictions counting as F1 = 0, as
+ * `f1_score(y_true, y_pred, labels=range(L), average='macro', zero_division=0)` computes it.
+ * `macroF1(..., { over: 'present' })` is scikit-learn's default instead (no `labels` argument):
+ * the mean over the classes that occur in the truth or in the predictions only. On a whole data
+ * set where every class occurs the two agree; on subsets and single videos they differ.
  */
 
 /** cm[t][p] = number of samples of true class t predicted as p. */
@@ -60,21 +60,22 @@ export function accuracy(cm: ConfusionMatrix): number {
 }
 
 export interface MacroOptions {
-  /** 'present': classes in truth or predictions (ABAW / scikit-learn default); 'all': every class. */
-  over: 'present' | 'all';
+  /** 'all': every class (ABAW's metric); 'present': classes in truth or predictions (scikit-learn's default). */
+  over: 'all' | 'present';
 }
 
 export function macroF1(cm: ConfusionMatrix, options: Partial<MacroOptions> = {}): number {
-  const { over } = { over: 'present' as const, ...options };
+  const { over } = { over: 'all' as const, ...options };
   const scores = perClassScores(cm).filter((s) => over === 'all' || s.support + s.predicted > 0);
   return scores.length > 0 ? scores.reduce((a, s) => a + s.f1, 0) / scores.length : 0;
 }
 
 export interface ClassificationReport {
   accuracy: number;
+  /** ABAW's metric: mean F1 over every class, a class absent from truth and predictions counting 0. */
   macroF1: number;
-  /** Macro F1 over every class, present or not. */
-  macroF1All: number;
+  /** scikit-learn's default macro F1: the mean over the classes in truth or predictions only. */
+  macroF1Present: number;
   perClass: (ClassScores & { class: string })[];
   confusion: ConfusionMatrix;
   count: number;
@@ -92,7 +93,7 @@ export function classificationReport(truth: ArrayLike<number>, predicted: ArrayL
   return {
     accuracy: accuracy(cm),
     macroF1: macroF1(cm),
-    macroF1All: macroF1(cm, { over: 'all' }),
+    macroF1Present: macroF1(cm, { over: 'present' }),
     perClass: perClassScores(cm).map((s, c) => ({ class: classes[c]!, ...s })),
     confusion: cm,
     count: truth.length,

@@ -132,7 +132,7 @@ describe('scoring', () => {
     { name: 'v2_left', file: 'v2_left.txt', labels: [4, 4] },
   ];
 
-  test('a known confusion gives exact per-class and macro F1 (ABAW: classes present only)', () => {
+  test('a known confusion gives exact per-class and macro F1 (ABAW: mean over all 8 classes)', () => {
     // truth 0,0,1,2,4,4 ; predicted 0,1,1,2,4,0
     const rows = [
       { video: 'v1', frame: 1, label: 0, dist: onehot(0) },
@@ -149,10 +149,15 @@ describe('scoring', () => {
     // F1: Neutral 2·1/(2+2)=0.5, Anger 2/(1+2)=2/3, Disgust 1, Happiness 2/(2+1)=2/3
     const f1 = overall.perClass.map((c) => c.f1);
     assert.deepEqual(f1.map((x) => Math.round(x * 1e12) / 1e12), [0.5, 0.666666666667, 1, 0, 0.666666666667, 0, 0, 0]);
-    assert.ok(Math.abs(overall.macroF1 - (0.5 + 2 / 3 + 1 + 2 / 3) / 4) < 1e-12);
-    assert.ok(Math.abs(overall.macroF1All - (0.5 + 2 / 3 + 1 + 2 / 3) / 8) < 1e-12);
+    assert.ok(Math.abs(overall.macroF1 - (0.5 + 2 / 3 + 1 + 2 / 3) / 8) < 1e-12);
+    assert.ok(Math.abs(overall.macroF1Present - (0.5 + 2 / 3 + 1 + 2 / 3) / 4) < 1e-12);
     assert.equal(overall.accuracy, 4 / 6);
     assert.deepEqual(videos.map((v) => [v.video, v.frames]), [['v1', 4], ['v2_left', 2]]);
+    // Per video, by hand, over all 8 classes. v1: truth 0,0,1,2, predicted 0,1,1,2: F1 Neutral
+    // 2/3, Anger 2/3, Disgust 1. v2_left: truth 4,4, predicted 4,0: Neutral 0, Happiness 2/3.
+    assert.ok(Math.abs(videos[0]!.macroF1 - (2 / 3 + 2 / 3 + 1) / 8) < 1e-12);
+    assert.ok(Math.abs(videos[1]!.macroF1 - 2 / 3 / 8) < 1e-12);
+    assert.deepEqual(videos.map((v) => v.accuracy), [3 / 4, 1 / 2]);
   });
 
   test('rows for -1 frames, unknown frames or duplicates are refused', () => {
