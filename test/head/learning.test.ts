@@ -2,7 +2,9 @@
  * Learning under label noise: Gaussian class clusters in 128-d, 7 classes, 30 % symmetric noise on
  * the training labels, clean test set. The ARBEx head (anchors from class means, its own losses)
  * must reach >= 90 % clean accuracy; the same MLP trained with plain softmax cross-entropy is the
- * baseline whose accuracy is printed next to it, for three seeds.
+ * baseline, for three seeds. The baseline must itself be trained (>= 80 %: an under-trained one
+ * would flatter ARBEx), and ARBEx must beat it by at least 3 points on every seed (measured: about
+ * 96-97 % against 86-89 %).
  *
  * Both use hidden [128, 64] instead of the default [384, 192, 96] to keep six trainings well under a
  * minute on two cores; the same Adam learning rate (1e-3: at the default 3e-4, ten epochs leave the
@@ -87,7 +89,7 @@ function run(data: SyntheticData, seed: number, mode: 'arbex' | 'crossEntropy'):
   return acc;
 }
 
-test('ARBEx head reaches >= 90 % clean accuracy with 30 % noisy labels (plain CE printed alongside)', (t) => {
+test('ARBEx head reaches >= 90 % clean accuracy with 30 % noisy labels and beats a trained plain-CE baseline', (t) => {
   const results: { seed: number; oracle: number; arbex: number; crossEntropy: number }[] = [];
   for (const seed of [1, 2, 3]) {
     const data = makeClusters({ classes: L, dim: D, trainPerClass: 200, testPerClass: 100, separation: 4, noise: 0.3, seed });
@@ -101,5 +103,9 @@ test('ARBEx head reaches >= 90 % clean accuracy with 30 % noisy labels (plain CE
     const line = `seed ${r.seed}: ARBEx ${(100 * r.arbex).toFixed(1)} %, plain CE ${(100 * r.crossEntropy).toFixed(1)} %, nearest true mean ${(100 * r.oracle).toFixed(1)} %`;
     t.diagnostic(line);
   }
-  for (const r of results) assert.ok(r.arbex >= 0.9, `seed ${r.seed}: ARBEx clean accuracy ${r.arbex}`);
+  for (const r of results) {
+    assert.ok(r.arbex >= 0.9, `seed ${r.seed}: ARBEx clean accuracy ${r.arbex}`);
+    assert.ok(r.crossEntropy >= 0.8, `seed ${r.seed}: the plain-CE baseline is under-trained (${r.crossEntropy})`);
+    assert.ok(r.arbex - r.crossEntropy >= 0.03, `seed ${r.seed}: ARBEx ${r.arbex} vs plain CE ${r.crossEntropy}`);
+  }
 });
