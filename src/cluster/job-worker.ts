@@ -9,8 +9,8 @@
  * ack wait, from the start. Labels are stored under the job's id, so a job that ran twice still
  * has one output. A job delivered more than `maxAttempts` times is failed instead of run again.
  */
-import { createWriteStream } from 'node:fs';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
@@ -118,7 +118,8 @@ export function runJobs(options: JobLoopOptions): JobLoop {
       );
       // The output is stored before the job is marked done and acknowledged.
       for (const kind of ['csv', 'jsonl'] as const) {
-        await r.labels.putBlob({ name: labelsObject(id, kind) }, await readFile(path.join(dir, `labels.${kind}`)));
+        const body = Readable.toWeb(createReadStream(path.join(dir, `labels.${kind}`))) as unknown as ReadableStream<Uint8Array>;
+        await r.labels.put({ name: labelsObject(id, kind) }, body);
       }
       if (!(await getRecord(id))) {
         cancelled = true; // deleted while it ran: its labels go too

@@ -6,7 +6,7 @@ import { plan, type LeaseView, type PlanInput } from '../../src/cluster/balance.
 const NOW = 1_000_000;
 const LEASE = 4000;
 
-function input(over: Partial<PlanInput> & { leases?: Record<string, Partial<LeaseView> & { worker: string }> } = {}): PlanInput {
+function input(over: Partial<Omit<PlanInput, 'leases'>> & { leases?: Record<string, Partial<LeaseView> & { worker: string }> } = {}): PlanInput {
   const leases = new Map(Object.entries(over.leases ?? {}).map(([s, l]) => [s, { revision: 1, seenAt: NOW - 100, ...l }]));
   return {
     self: 'a',
