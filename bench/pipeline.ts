@@ -2,9 +2,10 @@
  * The video path's speed, one JSON line per figure:
  *   decode      ffmpeg → RGB frames only (the upper limit), 640x480 face_pan.mp4
  *   detect      + BlazeFace/FaceMesh detection with mesh tracking (detectEvery 5)
- *   end-to-end  + alignment, the `lite` ARBEx model (random weights: speed does not depend on
- *               their values) behind the shared batcher, smoothing; frames/s and the latency from
- *               frame decoded to prediction ready (p50/p95)
+ *   end-to-end  + alignment, the product's default model (ARBEX_WEIGHTS, else weights/fer) behind
+ *               the shared batcher, smoothing; frames/s and the latency from frame decoded to
+ *               prediction ready (p50/p95). BENCH_PRESET=lite|tiny|full: that POSTER++ preset
+ *               with random weights instead (speed does not depend on their values)
  *   streams     3 concurrent 25 fps streams (face_pan.mp4 looped at its own speed, one face
  *               each) for BENCH_STREAM_SECONDS (default 20): frames/s out and drops per stream
  * Environment: BENCH_WORKERS (model worker threads, default 1), BENCH_DETECT_EVERY (BlazeFace
@@ -15,6 +16,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { initBackend } from '../src/backends/index.js';
+import { readSettings, ROOT } from '../src/env.js';
 import { openSource, type FileSource } from '../src/ingest/index.js';
 import { createArbex, saveArbex, validateArbexConfig } from '../src/model/arbex.js';
 import { loadFaceModel } from '../src/model/face-model.js';
@@ -58,11 +60,16 @@ export async function run(): Promise<void> {
   print({ stage: 'detect', frames: frames.length, faces, framesPerSec: (frames.length * 1000) / (performance.now() - t0), detectEvery: detectEvery ?? 'default' });
   detector.reset();
 
-  // End to end with the lite model.
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'arbex-bench-'));
-  const arbex = createArbex(createParams(1), validateArbexConfig({ classes: CLASSES, extractor: 'lite' }));
-  await saveArbex(dir, arbex);
-  arbex.dispose();
+  // End to end with the default model, or a preset with random weights.
+  const preset = process.env.BENCH_PRESET;
+  const tmp = preset ? await mkdtemp(path.join(os.tmpdir(), 'arbex-bench-')) : undefined;
+  const dir = tmp ?? readSettings().weightsDir;
+  if (tmp) {
+    const arbex = createArbex(createParams(1), validateArbexConfig({ classes: CLASSES, extractor: preset }));
+    await saveArbex(tmp, arbex);
+    arbex.dispose();
+  }
+  const modelName = preset ?? path.relative(ROOT, dir);
   const model = await loadFaceModel(dir, { workers });
   const batcher = createBatcher<Uint8Array, FacePrediction>((c) => model.predict(c), { maxBatch: 16, maxWaitMs: 8 });
   const processor = createFrameProcessor({ stream: 'bench', model, predict: (c) => batcher.submit(c), detector, smoothing: { kind: 'ema', alpha: 0.3 } });
@@ -77,7 +84,7 @@ export async function run(): Promise<void> {
   }
   await Promise.all(pending);
   const secs = (performance.now() - t0) / 1000;
-  print({ stage: 'end-to-end', preset: 'lite', workers, frames: latency.length, framesPerSec: latency.length / secs, latencyMsP50: percentile(latency, 0.5), latencyMsP95: percentile(latency, 0.95) });
+  print({ stage: 'end-to-end', model: modelName, workers, frames: latency.length, framesPerSec: latency.length / secs, latencyMsP50: percentile(latency, 0.5), latencyMsP95: percentile(latency, 0.95) });
   await batcher.close();
   detector.dispose();
   model.dispose();
@@ -89,7 +96,7 @@ export async function run(): Promise<void> {
   const streams = [0, 1, 2].map((i) => engine.openStream(CLIP, { name: `s${i}`, loop: true }));
   await new Promise((r) => setTimeout(r, seconds * 1000));
   const infos = streams.map((s) => s.info());
-  print({ stage: 'streams', streams: 3, seconds, sourceFps: 25, framesPerSecOut: infos.map((i) => Math.round(i.fpsOut * 10) / 10), framesOut: infos.map((i) => i.framesOut), drops: infos.map((i) => i.drops), workers });
+  print({ stage: 'streams', model: modelName, streams: 3, seconds, sourceFps: 25, framesPerSecOut: infos.map((i) => Math.round(i.fpsOut * 10) / 10), framesOut: infos.map((i) => i.framesOut), drops: infos.map((i) => i.drops), workers });
   await engine.close();
-  await rm(dir, { recursive: true });
+  if (tmp) await rm(tmp, { recursive: true });
 }
