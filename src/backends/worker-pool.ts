@@ -192,10 +192,12 @@ export async function createWorkerPool(options: Pick<WorkerPoolOptions, 'module'
     const jobs: Promise<Record<string, Batch>>[] = [];
     for (let start = 0; start < n; start += chunk) {
       const count = Math.min(chunk, n - start);
-      const data = input.data.slice(start * per, (start + count) * per);
+      // postMessage copies the data anyway: a batch that goes whole to one worker is not sliced first.
+      const data = parts === 1 ? input.data : input.data.slice(start * per, (start + count) * per);
       jobs.push(run(slots[turn++ % slots.length], { data, shape: [count, ...rest] }));
     }
     const results = await Promise.all(jobs);
+    if (results.length === 1) return results[0];
     const out: Record<string, Batch> = {};
     for (const key of Object.keys(results[0])) {
       const pieces = results.map((r) => r[key]);

@@ -112,10 +112,24 @@ export interface BlazefaceOptions {
   maxFaces: number;
 }
 
-/** Runs the detector on one frame; every tensor it creates is disposed before it returns. */
-export async function runBlazeface(model: tf.GraphModel, anchors: Float32Array, frame: RgbImage, opts: BlazefaceOptions): Promise<Detection[]> {
+/** The letterboxed 256x256 input of one frame (RGB floats 0..255) and the map from its indices back to the frame. */
+export function blazefaceInput(frame: RgbImage): { pixels: Float32Array; toFrame: Affine } {
   const toFrame = letterbox(frame.width, frame.height);
   const pixels = warpAffine(frame, toFrame, BLAZEFACE_SIZE, BLAZEFACE_SIZE, new Float32Array(BLAZEFACE_SIZE * BLAZEFACE_SIZE * 3));
+  return { pixels, toFrame };
+}
+
+/** The graph's raw outputs for one input: 896 score logits and 896 x 16 regressors, anchors in blazefaceAnchors() order. */
+export interface BlazefaceRaw {
+  scores: Float32Array;
+  regressors: Float32Array;
+}
+
+/**
+ * Runs the graph on one blazefaceInput() (in this thread, or in a detector worker: the same
+ * function either way); every tensor it creates is disposed before it returns.
+ */
+export async function executeBlazeface(model: tf.GraphModel, pixels: Float32Array): Promise<BlazefaceRaw> {
   const input = tf.tidy(() => tf.tensor4d(pixels, [1, BLAZEFACE_SIZE, BLAZEFACE_SIZE, 3]).div(127.5).sub(1));
   const outputs = model.execute(input) as tf.Tensor[];
   input.dispose();
@@ -135,9 +149,20 @@ export async function runBlazeface(model: tf.GraphModel, anchors: Float32Array, 
     const regressors = new Float32Array(896 * 16);
     regressors.set(r512 as Float32Array, 0);
     regressors.set(r384 as Float32Array, 512 * 16);
-    const dets = decodeBlazeface(scores, regressors, anchors, toFrame, opts.minScore);
-    return weightedNms(dets, opts.iouThreshold, opts.maxFaces);
+    return { scores, regressors };
   } finally {
     tf.dispose(outputs);
   }
+}
+
+/** Decoding and NMS of the graph's raw outputs for a frame. */
+export function blazefaceDetections(raw: BlazefaceRaw, anchors: Float32Array, toFrame: Affine, opts: BlazefaceOptions): Detection[] {
+  const dets = decodeBlazeface(raw.scores, raw.regressors, anchors, toFrame, opts.minScore);
+  return weightedNms(dets, opts.iouThreshold, opts.maxFaces);
+}
+
+/** Runs the detector on one frame; every tensor it creates is disposed before it returns. */
+export async function runBlazeface(model: tf.GraphModel, anchors: Float32Array, frame: RgbImage, opts: BlazefaceOptions): Promise<Detection[]> {
+  const { pixels, toFrame } = blazefaceInput(frame);
+  return blazefaceDetections(await executeBlazeface(model, pixels), anchors, toFrame, opts);
 }

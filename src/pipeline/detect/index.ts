@@ -11,19 +11,16 @@
  * }
  * detector.dispose();
  */
-import { createRequire } from 'node:module';
-import path from 'node:path';
-import * as tf from '@tensorflow/tfjs';
-import { initBackend } from '../../backends/index.js';
-import { fileHandler } from '../../backends/fs-io.js';
 import type { Box, Frame, Landmarks5 } from '../types.js';
-import { blazefaceAnchors, runBlazeface, type Detection } from './blazeface.js';
+import { blazefaceAnchors, blazefaceDetections, blazefaceInput, type Detection } from './blazeface.js';
 import { boundsOf, boxIou } from './boxes.js';
+import { defaultModelDir, loadDetectorGraphs, type DetectorGraphs } from './graphs.js';
 import { timed, type StageListener } from '../profile.js';
-import { landmarks5FromMesh, roiFromDetection, roiFromMesh, runMesh, type MeshPoint, type Roi } from './mesh.js';
+import { landmarks5FromMesh, meshInput, meshResults, roiFromDetection, roiFromMesh, type MeshPoint, type MeshResult, type Roi } from './mesh.js';
 
 export type { Detection } from './blazeface.js';
 export type { MeshPoint, Roi } from './mesh.js';
+export { loadDetectorGraphs, startDetectorWorkers, type DetectorGraphs, type DetectorWorkersOptions } from './graphs.js';
 
 export interface DetectedFace {
   /** Axis-aligned bounds of the mesh, clipped to the frame (pixels). */
@@ -69,27 +66,35 @@ export interface FaceDetector {
   dispose(): void;
 }
 
-function defaultModelDir(): string {
-  // The package exports no package.json; its node entry lives in <package>/dist/.
-  const entry = createRequire(import.meta.url).resolve('@vladmandic/human');
-  return path.join(path.dirname(entry), '..', 'models');
-}
-
-/** Loads BlazeFace and FaceMesh (from disk, no network) on the process's tfjs backend. */
-export async function createFaceDetector(options: Partial<FaceDetectorOptions> = {}): Promise<FaceDetector> {
+/**
+ * A detector with its own tracking state. Without `graphs` it loads BlazeFace and FaceMesh (from
+ * `modelDir`, no network) on this thread's tfjs backend and frees them on dispose(); with `graphs`
+ * (loadDetectorGraphs, or startDetectorWorkers to run them in worker threads) it runs those,
+ * which may serve many detectors, and leaves them to their owner (`modelDir` is then theirs).
+ * Both ways give the same faces: only the thread that runs the graphs differs.
+ */
+export async function createFaceDetector(options: Partial<FaceDetectorOptions> = {}, graphs?: DetectorGraphs): Promise<FaceDetector> {
   const opts: FaceDetectorOptions = { minScore: 0.5, maxFaces: 5, detectEvery: 5, meshMinScore: 0.5, iouThreshold: 0.3, modelDir: defaultModelDir(), ...options };
   if (!(opts.detectEvery >= 1)) throw new Error(`detectEvery must be >= 1 (got ${opts.detectEvery})`);
-  await initBackend();
-  const [detector, meshModel] = await Promise.all([
-    tf.loadGraphModel(fileHandler(path.join(opts.modelDir, 'blazeface.json'))),
-    tf.loadGraphModel(fileHandler(path.join(opts.modelDir, 'facemesh.json'))),
-  ]);
+  const own = graphs ? undefined : await loadDetectorGraphs(opts.modelDir);
+  const run = (graphs ?? own)!;
   const anchors = blazefaceAnchors();
   let tracked: Roi[] = [];
   let sinceDetection = Infinity;
 
+  async function runMesh(frame: Frame, rois: Roi[]): Promise<MeshResult[]> {
+    if (rois.length === 0) return [];
+    const { pixels, maps } = meshInput(frame, rois);
+    return meshResults(await run.mesh(pixels, rois.length), rois, maps);
+  }
+
+  async function runBlazeface(frame: Frame): Promise<Detection[]> {
+    const { pixels, toFrame } = blazefaceInput(frame);
+    return blazefaceDetections(await run.blazeface(pixels), anchors, toFrame, opts);
+  }
+
   async function meshFaces(frame: Frame, rois: Roi[], detections: (Detection | null)[]): Promise<DetectedFace[]> {
-    const results = await timed(opts.onStage, 'mesh', () => runMesh(meshModel, frame, rois));
+    const results = await timed(opts.onStage, 'mesh', () => runMesh(frame, rois));
     const faces: DetectedFace[] = [];
     results.forEach((r, i) => {
       if (r.score < opts.meshMinScore) return;
@@ -110,7 +115,7 @@ export async function createFaceDetector(options: Partial<FaceDetectorOptions> =
     let found: DetectedFace[] = [];
     if (lost || followed.length === 0 || sinceDetection + 1 >= opts.detectEvery) {
       sinceDetection = 0;
-      const dets = await timed(opts.onStage, 'blazeface', () => runBlazeface(detector, anchors, frame, opts));
+      const dets = await timed(opts.onStage, 'blazeface', () => runBlazeface(frame));
       const fresh: Detection[] = [];
       for (const d of dets) {
         // Faces already followed by their mesh need no second mesh run; they take the score.
@@ -144,8 +149,7 @@ export async function createFaceDetector(options: Partial<FaceDetectorOptions> =
       sinceDetection = Infinity;
     },
     dispose() {
-      detector.dispose();
-      meshModel.dispose();
+      void own?.dispose();
     },
   };
 }

@@ -81,14 +81,27 @@ export function landmarks5FromMesh(mesh: readonly MeshPoint[]): Landmarks5 {
   return [mean(mesh[33], mesh[133]), mean(mesh[263], mesh[362]), [mesh[1][0], mesh[1][1]], [mesh[61][0], mesh[61][1]], [mesh[291][0], mesh[291][1]]];
 }
 
-/** Runs the mesh on all ROIs of one frame as one batch; every tensor it creates is disposed. */
-export async function runMesh(model: tf.GraphModel, frame: RgbImage, rois: readonly Roi[]): Promise<MeshResult[]> {
-  if (rois.length === 0) return [];
+/** The mesh's input for the ROIs of one frame: n crops of 192x192 RGB floats (0..255), and each crop's map to the frame. */
+export function meshInput(frame: RgbImage, rois: readonly Roi[]): { pixels: Float32Array; maps: Affine[] } {
   const area = MESH_SIZE * MESH_SIZE * 3;
   const pixels = new Float32Array(area * rois.length);
   const maps = rois.map((roi) => roiToFrame(roi));
   maps.forEach((m, i) => warpAffine(frame, m, MESH_SIZE, MESH_SIZE, pixels.subarray(i * area, (i + 1) * area)));
-  const input = tf.tidy(() => tf.tensor4d(pixels, [rois.length, MESH_SIZE, MESH_SIZE, 3]).div(255));
+  return { pixels, maps };
+}
+
+/** The graph's raw outputs for n crops: n face-flag probabilities and n x 468 x 3 crop coordinates. */
+export interface MeshRaw {
+  flags: Float32Array;
+  raw: Float32Array;
+}
+
+/**
+ * Runs the graph on `count` crops of meshInput() as one batch (in this thread, or in a detector
+ * worker: the same function either way); every tensor it creates is disposed.
+ */
+export async function executeMesh(model: tf.GraphModel, pixels: Float32Array, count: number): Promise<MeshRaw> {
+  const input = tf.tidy(() => tf.tensor4d(pixels, [count, MESH_SIZE, MESH_SIZE, 3]).div(255));
   const outputs = model.execute(input) as tf.Tensor[];
   input.dispose();
   try {
@@ -96,18 +109,31 @@ export async function runMesh(model: tf.GraphModel, frame: RgbImage, rois: reado
     const meshT = outputs.find((t) => t.shape[1] === MESH_POINTS * 3);
     if (!flagT || !meshT) throw new Error('FaceMesh: face-flag or mesh output missing');
     const [flags, raw] = await Promise.all([flagT.data(), meshT.data()]);
-    return maps.map((m, i) => {
-      const z = rois[i].size / MESH_SIZE;
-      const mesh: MeshPoint[] = [];
-      for (let p = 0; p < MESH_POINTS; p++) {
-        const q = (i * MESH_POINTS + p) * 3;
-        // The mesh is in continuous crop coordinates; index space is half a pixel behind.
-        const [x, y] = applyAffine(m, raw[q] - 0.5, raw[q + 1] - 0.5);
-        mesh.push([x, y, raw[q + 2] * z]);
-      }
-      return { score: flags[i], mesh };
-    });
+    return { flags: flags as Float32Array, raw: raw as Float32Array };
   } finally {
     tf.dispose(outputs);
   }
+}
+
+/** The graph's raw outputs in frame pixels. */
+export function meshResults(out: MeshRaw, rois: readonly Roi[], maps: readonly Affine[]): MeshResult[] {
+  const { flags, raw } = out;
+  return maps.map((m, i) => {
+    const z = rois[i].size / MESH_SIZE;
+    const mesh: MeshPoint[] = [];
+    for (let p = 0; p < MESH_POINTS; p++) {
+      const q = (i * MESH_POINTS + p) * 3;
+      // The mesh is in continuous crop coordinates; index space is half a pixel behind.
+      const [x, y] = applyAffine(m, raw[q] - 0.5, raw[q + 1] - 0.5);
+      mesh.push([x, y, raw[q + 2] * z]);
+    }
+    return { score: flags[i], mesh };
+  });
+}
+
+/** Runs the mesh on all ROIs of one frame as one batch; every tensor it creates is disposed. */
+export async function runMesh(model: tf.GraphModel, frame: RgbImage, rois: readonly Roi[]): Promise<MeshResult[]> {
+  if (rois.length === 0) return [];
+  const { pixels, maps } = meshInput(frame, rois);
+  return meshResults(await executeMesh(model, pixels, rois.length), rois, maps);
 }
