@@ -14,7 +14,7 @@ import type { Settings } from '../env.js';
 import { openSource, parseSource, type ReconnectOptions } from '../ingest/index.js';
 import type { FaceModel, FacePrediction } from '../model/types.js';
 import { createBatcher, type BatcherOptions } from './batch/index.js';
-import type { FaceDetector, FaceDetectorOptions } from './detect/index.js';
+import { startDetectorWorkers, type DetectorGraphs, type FaceDetector, type FaceDetectorOptions } from './detect/index.js';
 import { createEmitter } from './events.js';
 import { labelFrames } from './label-video.js';
 import { createFrameProcessor } from './process.js';
@@ -29,6 +29,13 @@ export interface EngineOptions {
   settings: Pick<Settings, 'mediaDirs' | 'ffmpegPath'> & Partial<Pick<Settings, 'network'>>;
   batch: BatcherOptions;
   detector: Partial<FaceDetectorOptions>;
+  /**
+   * Worker threads that run the detector's graphs (BlazeFace, FaceMesh) for every stream and
+   * labelling of the engine, started on first use; each stream keeps its own tracking. 0 runs
+   * them in this thread, per stream, as before: same faces (to 1e-5), but a stream's detection
+   * then blocks the event loop (the HTTP API, WebSockets, the other streams) for each frame.
+   */
+  detectorWorkers: number;
   /**
    * Live streams run BlazeFace every this many frames while their faces are followed by the mesh
    * (it also runs at once when a face is lost or none is tracked). Detection is most of a frame's
@@ -53,6 +60,7 @@ export interface EngineOptions {
 const DEFAULTS = {
   batch: { maxBatch: 16, maxWaitMs: 8 },
   detector: {},
+  detectorWorkers: 1,
   liveDetectEvery: 25,
   tracker: {},
   smoothing: LIVE_SMOOTHING as SmoothingSpec,
@@ -71,6 +79,23 @@ export async function createEngine(options: Partial<EngineOptions> & Pick<Engine
   const handles = new Map<string, StreamHandle>();
   const counters: EngineCounters = { framesIn: 0, framesOut: 0, faces: 0, drops: 0, streamErrors: 0 };
   const events = createEmitter<EngineEvent>((e) => console.error(`arbex: engine listener failed: ${e.message}`));
+  if (!Number.isInteger(opts.detectorWorkers) || opts.detectorWorkers < 0) throw new Error(`detectorWorkers must be an integer >= 0 (got ${opts.detectorWorkers})`);
+
+  /** The detector workers, shared by every stream; started by the first stream or labelling, again after a failed start. */
+  let detectorGraphs: Promise<DetectorGraphs> | undefined;
+  const graphs =
+    opts.detectorWorkers > 0
+      ? () => {
+          if (!detectorGraphs) {
+            const starting = startDetectorWorkers({ size: opts.detectorWorkers, ...(opts.detector.modelDir && { modelDir: opts.detector.modelDir }) });
+            detectorGraphs = starting;
+            starting.catch(() => {
+              if (detectorGraphs === starting) detectorGraphs = undefined;
+            });
+          }
+          return detectorGraphs;
+        }
+      : undefined;
 
   /** One stream's chain; every stream shares the model through the one batcher. */
   const processorFor = (stream: string, detector: FaceDetector, smoothing: SmoothingSpec = opts.smoothing) =>
@@ -110,6 +135,7 @@ export async function createEngine(options: Partial<EngineOptions> & Pick<Engine
         options: streamOptions,
         open: (src, o) => openSource(src, { ...o, ffmpegPath: settings.ffmpegPath, maxSide: opts.maxSide, realtime: true, reconnect: opts.reconnect, network: settings.network }),
         detector: { detectEvery: opts.liveDetectEvery, ...opts.detector },
+        graphs,
         processorFor,
         inFlight: opts.inFlight,
         counters,
@@ -128,6 +154,7 @@ export async function createEngine(options: Partial<EngineOptions> & Pick<Engine
           file,
           open: (path) => openSource({ kind: 'file', path, input: path }, { ffmpegPath: settings.ffmpegPath, maxSide: opts.maxSide }),
           detector: opts.detector,
+          graphs,
           processorFor,
           inFlight: opts.inFlight,
           classes: model.classes,
@@ -160,6 +187,9 @@ export async function createEngine(options: Partial<EngineOptions> & Pick<Engine
       events.clear();
       await batcher.close();
       model.dispose();
+      const started = detectorGraphs;
+      detectorGraphs = undefined;
+      await (await started?.catch(() => undefined))?.dispose();
     },
   };
 }

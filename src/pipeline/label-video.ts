@@ -6,7 +6,7 @@
  *   for await (const out of labelFrames({ file, open, detector, processorFor, inFlight: 3, classes }, { smoothing })) write(out);
  */
 import type { IngestSource } from '../ingest/index.js';
-import { createFaceDetector, type FaceDetector, type FaceDetectorOptions } from './detect/index.js';
+import { createFaceDetector, type DetectorGraphs, type FaceDetector, type FaceDetectorOptions } from './detect/index.js';
 import { drive } from './drive.js';
 import { smoothOffline } from './offline.js';
 import type { FrameProcessor } from './process.js';
@@ -18,6 +18,8 @@ export interface LabelDeps {
   /** Opens the file (ingest's openSource with the engine's settings). */
   open(file: string): IngestSource;
   detector: Partial<FaceDetectorOptions>;
+  /** The engine's shared detector graphs (worker threads); undefined: the labelling loads its own, in this thread. */
+  graphs?: () => Promise<DetectorGraphs>;
   processorFor(stream: string, detector: FaceDetector, smoothing: SmoothingSpec): FrameProcessor;
   inFlight: number;
   classes: readonly string[];
@@ -31,7 +33,7 @@ export async function* labelFrames(deps: LabelDeps, options: LabelOptions = {}):
   const frames = deps.open(file);
   const onAbort = () => void frames.stop();
   signal?.addEventListener('abort', onAbort);
-  const detector = await createFaceDetector({ ...deps.detector, ...(options.detectEvery ? { detectEvery: options.detectEvery } : {}) });
+  const detector = await createFaceDetector({ ...deps.detector, ...(options.detectEvery ? { detectEvery: options.detectEvery } : {}) }, await deps.graphs?.());
   try {
     const centred = smoothing.kind === 'centred';
     const processor = deps.processorFor(file, detector, centred ? { kind: 'none' } : smoothing);

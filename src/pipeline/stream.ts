@@ -6,7 +6,7 @@
  */
 import sharp from 'sharp';
 import { redact, type IngestOptions, type IngestSource, type Source } from '../ingest/index.js';
-import { createFaceDetector, type FaceDetector, type FaceDetectorOptions } from './detect/index.js';
+import { createFaceDetector, type DetectorGraphs, type FaceDetector, type FaceDetectorOptions } from './detect/index.js';
 import { drive, rateMeter } from './drive.js';
 import { createEmitter } from './events.js';
 import type { FrameProcessor } from './process.js';
@@ -30,6 +30,8 @@ export interface StreamDeps {
   /** Opens the source (ingest's openSource with the engine's settings). */
   open(source: Source, options: Pick<IngestOptions, 'fps' | 'loop' | 'onState'>): IngestSource;
   detector: Partial<FaceDetectorOptions>;
+  /** The engine's shared detector graphs (worker threads); undefined: this stream loads its own, in this thread. */
+  graphs?: () => Promise<DetectorGraphs>;
   processorFor(stream: string, detector: FaceDetector, smoothing: SmoothingSpec | undefined): FrameProcessor;
   inFlight: number;
   counters: EngineCounters;
@@ -83,7 +85,7 @@ export function runStream(deps: StreamDeps): StreamHandle {
   frames = ingest;
 
   const run = (async () => {
-    const detector = await createFaceDetector(deps.detector);
+    const detector = await createFaceDetector(deps.detector, await deps.graphs?.());
     try {
       const processor = deps.processorFor(id, detector, options.smoothing);
       const onOutput = (output: FrameOutput) => {
