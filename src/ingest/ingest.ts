@@ -8,12 +8,14 @@
  *   and the OLDEST are dropped and counted, so the consumer always gets the freshest picture.
  *   They reconnect with capped exponential backoff when the stream ends, stalls or ffmpeg dies.
  */
+import { createFrameChannel } from './channel.js';
 import { startDecode, type DecodeSession, type SourceInfo } from './decode.js';
-import { defaultFfmpeg } from './ffmpeg.js';
 import { createSourceGuard, type GuardRoute } from './guard.js';
+import { decodeConfig, reconnectDelay, resolveIngestOptions } from './options.js';
 import { createAddressPolicy, type NetworkPolicy } from './policy.js';
 import { redact } from './redact.js';
 import { SourceError, type Source } from './source.js';
+import { afterExit, afterStall, type Next } from './transitions.js';
 
 /** One decoded video frame: packed RGB, row-major, width*height*3 bytes. */
 export interface Frame {
@@ -114,24 +116,6 @@ export interface IngestSource {
   done(): Promise<void>;
 }
 
-const DEFAULTS = {
-  maxSide: 640,
-  realtime: false,
-  loop: false,
-  strict: true,
-  queueSize: 4,
-  rtspTransport: 'tcp' as const,
-  stallTimeoutMs: 5000,
-  stopGraceMs: 2000,
-};
-
-const RECONNECT_DEFAULTS: ReconnectOptions = { initialDelayMs: 500, maxDelayMs: 10_000, factor: 2, maxAttempts: Infinity };
-
-/** Drops undefined entries, so that `{ ffmpegPath: settings.ffmpegPath }` keeps the default. */
-function defined<T extends object>(options: T): T {
-  return Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) as T;
-}
-
 /**
  * Starts decoding a source (from `parseSource`) right away.
  *
@@ -141,13 +125,7 @@ function defined<T extends object>(options: T): T {
  * for await (const frame of src.frames()) handle(frame); // frame.index, frame.ptsMs, frame.data
  */
 export function openSource(source: Source, options: IngestOptions = {}): IngestSource {
-  const o = { ...DEFAULTS, live: source.kind !== 'file', ...defined(options), ffmpegPath: options.ffmpegPath ?? defaultFfmpeg().path };
-  const backoff = { ...RECONNECT_DEFAULTS, ...defined(options.reconnect ?? {}) };
-  const positiveInt = (v: number): boolean => Number.isInteger(v) && v >= 1;
-  if (!positiveInt(o.queueSize)) throw new Error(`queueSize must be a positive integer (got ${o.queueSize})`);
-  if (o.fps !== undefined && !(Number.isFinite(o.fps) && o.fps > 0)) throw new Error(`fps must be a positive number (got ${o.fps})`);
-  if (o.size && !(positiveInt(o.size.width) && positiveInt(o.size.height))) throw new Error('size needs a positive integer width and height');
-  if (!positiveInt(o.maxSide)) throw new Error(`maxSide must be a positive integer (got ${o.maxSide})`);
+  const { o, backoff } = resolveIngestOptions(source, options);
 
   // Network sources reach the network only through a guard that checks every destination.
   const guard =
@@ -162,12 +140,10 @@ export function openSource(source: Source, options: IngestOptions = {}): IngestS
   const stats: IngestStats = { framesIn: 0, framesOut: 0, drops: 0, reconnects: 0, state: 'connecting' };
   let info: SourceInfo | undefined;
   let failure: Error | undefined;
-  let failureThrown = false;
   let finalState = false;
 
   let session: DecodeSession | undefined;
   const killing = new Set<Promise<void>>();
-  let paused = false;
   let attempt = 0;
   let connections = 0;
   let reconnectTimer: NodeJS.Timeout | undefined;
@@ -177,9 +153,14 @@ export function openSource(source: Source, options: IngestOptions = {}): IngestS
   let indexBase = 0;
   let connectionFrames = 0;
 
-  const queue: Frame[] = [];
-  let waiter: { resolve: (r: IteratorResult<Frame>) => void; reject: (e: Error) => void } | undefined;
-  let iterated = false;
+  // Back-pressure (files) or drop-oldest (live) between the session and the consumer.
+  const channel = createFrameChannel<Frame>({
+    live: o.live,
+    queueSize: o.queueSize,
+    counters: stats,
+    pause: () => session?.pause(),
+    resume: () => session?.resume(),
+  });
   let doneWaiters: { resolve: () => void; reject: (e: Error) => void }[] = [];
 
   function setState(state: IngestState, extra: Omit<StateEvent, 'state' | 'source' | 'at'> = {}): void {
@@ -193,7 +174,7 @@ export function openSource(source: Source, options: IngestOptions = {}): IngestS
     void guard?.close();
     clearTimeout(reconnectTimer);
     clearTimeout(stallTimer);
-    if (waiter && queue.length === 0) wake();
+    channel.close(failure);
     for (const d of doneWaiters) (failure ? d.reject(failure) : d.resolve());
     doneWaiters = [];
   }
@@ -204,52 +185,24 @@ export function openSource(source: Source, options: IngestOptions = {}): IngestS
     settle();
   }
 
-  /** Resolves a waiting consumer with the end (or error) once nothing is left to give. */
-  function wake(): void {
-    const w = waiter!;
-    waiter = undefined;
-    if (failure && !failureThrown) {
-      // Thrown once; a later next() just reports the end.
-      failureThrown = true;
-      w.reject(failure);
-    } else {
-      w.resolve({ value: undefined, done: true });
-    }
-  }
-
-  function push(frame: Frame): void {
-    stats.framesIn++;
-    if (waiter) {
-      stats.framesOut++;
-      const w = waiter;
-      waiter = undefined;
-      w.resolve({ value: frame, done: false });
-      return;
-    }
-    queue.push(frame);
-    if (o.live) {
-      while (queue.length > o.queueSize) {
-        queue.shift();
-        stats.drops++;
-      }
-    } else if (queue.length >= o.queueSize && !paused) {
-      paused = true;
-      session?.pause();
-    }
-  }
-
   function armStallTimer(): void {
     if (!o.live) return;
     clearTimeout(stallTimer);
     stallTimer = setTimeout(() => {
-      const reason = `no frame for ${o.stallTimeoutMs} ms`;
-      const refusal = guard?.outcome().refusal;
-      const never = guard !== undefined && connectionFrames === 0;
-      setState('stalled', never ? { error: unreachable, detail: reason } : { error: reason });
+      const guarded = guard !== undefined;
+      const { stalled, next } = afterStall({ stallTimeoutMs: o.stallTimeoutMs, guarded, hadFrames: connectionFrames > 0, refusal: guard?.outcome().refusal, unreachable });
+      setState('stalled', stalled);
       dropSession();
-      if (refusal) return fail(new SourceError(refusal));
-      scheduleReconnect(new Error(never ? unreachable : reason), never ? reason : undefined);
+      follow(next);
     }, o.stallTimeoutMs);
+  }
+
+  function follow(next: Next): void {
+    if (next.to === 'reconnecting') return scheduleReconnect(next.error, next.detail);
+    clearTimeout(stallTimer);
+    if (next.to === 'failed') return fail(next.error, next.detail);
+    setState('ended');
+    settle();
   }
 
   function dropSession(): void {
@@ -264,7 +217,7 @@ export function openSource(source: Source, options: IngestOptions = {}): IngestS
   function scheduleReconnect(error: Error, detail?: string): void {
     attempt++;
     if (attempt > backoff.maxAttempts) return fail(error, detail);
-    const delayMs = Math.min(backoff.maxDelayMs, backoff.initialDelayMs * backoff.factor ** (attempt - 1));
+    const delayMs = reconnectDelay(attempt, backoff);
     setState('reconnecting', { error: error.message, ...(detail ? { detail } : {}), attempt, delayMs });
     stats.reconnects++;
     reconnectTimer = setTimeout(connect, delayMs);
@@ -273,7 +226,7 @@ export function openSource(source: Source, options: IngestOptions = {}): IngestS
   function connect(): void {
     setState('connecting', attempt > 0 ? { attempt } : {});
     connectionFrames = 0;
-    paused = false;
+    channel.restarted();
     armStallTimer();
     if (!guard) return startSession(undefined);
     const connection = ++connections;
@@ -291,94 +244,41 @@ export function openSource(source: Source, options: IngestOptions = {}): IngestS
   }
 
   function startSession(route: GuardRoute | undefined): void {
-    const current: DecodeSession = startDecode(
-      {
-        ffmpegPath: o.ffmpegPath,
-        source,
-        size: o.size,
-        maxSide: o.maxSide,
-        fps: o.fps,
-        realtime: o.realtime,
-        loop: o.loop,
-        strict: o.strict,
-        rtspTransport: o.rtspTransport,
-        route,
+    const current: DecodeSession = startDecode(decodeConfig(source, o, route), {
+      onInfo: (i) => {
+        info ??= i;
       },
-      {
-        onInfo: (i) => {
-          info ??= i;
-        },
-        onFrame: (f) => {
-          if (session !== current) return;
-          if (connectionFrames === 0) {
-            attempt = 0;
-            setState('live');
-          }
-          connectionFrames = f.n + 1;
-          armStallTimer();
-          // Files: the file's own clock. Live: arrival time since open, because stream clocks
-          // restart on every reconnect and jump when RTSP re-syncs on its first RTCP report.
-          const ptsMs = o.live ? performance.now() - openedAt : (Number.isFinite(f.ptsSec) ? f.ptsSec : 0) * 1000;
-          push({ index: indexBase + f.n, ptsMs, width: f.width, height: f.height, data: f.data });
-        },
-        onExit: (error) => {
-          if (session !== current) return;
-          const hadFrames = connectionFrames > 0;
-          session = undefined;
-          indexBase += connectionFrames;
-          const seen = guard?.outcome();
-          if (seen?.refusal) {
-            clearTimeout(stallTimer);
-            return fail(new SourceError(seen.refusal));
-          }
-          let detail: string | undefined;
-          if (guard && !hadFrames) {
-            detail = seen?.failure ?? error?.message ?? 'stream ended before any frame';
-            error = new Error(unreachable);
-          }
-          if (o.live) return scheduleReconnect(error ?? new Error(hadFrames ? 'stream ended' : 'stream ended before any frame'), detail);
-          clearTimeout(stallTimer);
-          if (error) return fail(error, detail);
-          if (stats.framesIn === 0) return fail(new Error(`no video frames could be decoded from ${source.input}`));
-          setState('ended');
-          settle();
-        },
+      onFrame: (f) => {
+        if (session !== current) return;
+        if (connectionFrames === 0) {
+          attempt = 0;
+          setState('live');
+        }
+        connectionFrames = f.n + 1;
+        armStallTimer();
+        // Files: the file's own clock. Live: arrival time since open, because stream clocks
+        // restart on every reconnect and jump when RTSP re-syncs on its first RTCP report.
+        const ptsMs = o.live ? performance.now() - openedAt : (Number.isFinite(f.ptsSec) ? f.ptsSec : 0) * 1000;
+        channel.push({ index: indexBase + f.n, ptsMs, width: f.width, height: f.height, data: f.data });
       },
-    );
+      onExit: (error) => {
+        if (session !== current) return;
+        const hadFrames = connectionFrames > 0;
+        session = undefined;
+        indexBase += connectionFrames;
+        const facts = { live: o.live, guarded: guard !== undefined, outcome: guard?.outcome(), hadFrames, error };
+        follow(afterExit({ ...facts, framesIn: stats.framesIn, unreachable, input: source.input }));
+      },
+    });
     session = current;
   }
-
-  const iterator: AsyncIterableIterator<Frame> = {
-    next(): Promise<IteratorResult<Frame>> {
-      const frame = queue.shift();
-      if (frame) {
-        stats.framesOut++;
-        if (paused && queue.length < o.queueSize) {
-          paused = false;
-          session?.resume();
-        }
-        return Promise.resolve({ value: frame, done: false });
-      }
-      return new Promise((resolve, reject) => {
-        waiter = { resolve, reject };
-        if (finalState) wake();
-      });
-    },
-    async return(): Promise<IteratorResult<Frame>> {
-      await stop();
-      return { value: undefined, done: true };
-    },
-    [Symbol.asyncIterator]() {
-      return this;
-    },
-  };
 
   async function stop(): Promise<void> {
     if (!finalState) {
       setState('ended');
       settle();
     }
-    queue.length = 0;
+    channel.clear();
     dropSession();
     await Promise.all([...killing, guard?.close()]);
   }
@@ -387,11 +287,7 @@ export function openSource(source: Source, options: IngestOptions = {}): IngestS
 
   return {
     source,
-    frames() {
-      if (iterated) throw new Error('frames() can only be iterated once per source');
-      iterated = true;
-      return iterator;
-    },
+    frames: () => channel.iterate(stop),
     stats: () => ({ ...stats }),
     info: () => info,
     stop,

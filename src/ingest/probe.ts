@@ -4,7 +4,8 @@
  * decoding applies, so a file that probes is one that decoding will open.
  */
 import { spawn } from 'node:child_process';
-import { DURATION, FILE_FORMATS, parseInputVideo } from './decode.js';
+import { probeArgs } from './command.js';
+import { DURATION, parseInputVideo } from './stderr.js';
 
 export interface VideoProbe {
   /** The demuxer ffmpeg chose, e.g. `mov,mp4,m4a,3gp,3g2,mj2`. */
@@ -59,7 +60,7 @@ export function parseProbe(stderr: string): VideoProbe | undefined {
  */
 export function probeVideo(file: string, options: ProbeOptions): Promise<VideoProbe> {
   const { ffmpegPath, name, timeoutMs } = { name: file, timeoutMs: 15_000, ...options };
-  const args = ['-hide_banner', '-nostdin', '-protocol_whitelist', 'file', '-format_whitelist', FILE_FORMATS, '-i', file];
+  const args = probeArgs(file);
   return new Promise((resolve, reject) => {
     const proc = spawn(ffmpegPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
