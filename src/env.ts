@@ -5,6 +5,7 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { BackendName } from './backends/index.js';
+import type { EngineName } from './backends/onnx.js';
 import { createAddressPolicy, type NetworkPolicy } from './ingest/policy.js';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -12,6 +13,11 @@ export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '
 export interface Settings {
   /** Forced tensor backend; undefined means "best available". */
   backend?: BackendName;
+  /**
+   * Forced engine of the model's extractor (ARBEX_ENGINE=onnx|tfjs); undefined: onnx
+   * (onnxruntime-node) for a cnn extractor when it loads, else tfjs. The head runs on tfjs.
+   */
+  engine?: EngineName;
   port: number;
   host: string;
   /** Bearer token; when set, the API and WebSocket require it. */
@@ -81,6 +87,12 @@ function parseBackend(v: string | undefined): BackendName | undefined {
   throw new Error(`ARBEX_BACKEND must be one of tensorflow, wasm, cpu (got "${v}")`);
 }
 
+function parseEngine(v: string | undefined): EngineName | undefined {
+  if (v === undefined || v === '') return undefined;
+  if (v === 'onnx' || v === 'tfjs') return v;
+  throw new Error(`ARBEX_ENGINE must be one of onnx, tfjs (got "${v}")`);
+}
+
 function parsePort(v: string | undefined): number {
   if (v === undefined || v === '') return 8080;
   const n = Number(v);
@@ -135,6 +147,7 @@ function readNetworkPolicy(env: NodeJS.ProcessEnv): NetworkPolicy {
 export function readSettings(env: NodeJS.ProcessEnv = process.env): Settings {
   return {
     backend: parseBackend(env.ARBEX_BACKEND),
+    engine: parseEngine(env.ARBEX_ENGINE),
     port: parsePort(env.PORT),
     host: env.HOST || '127.0.0.1',
     token: env.ARBEX_TOKEN || undefined,

@@ -142,7 +142,7 @@ async function runImages(argv: string[]): Promise<number> {
   const workers = intOption('workers', values.workers, 0, 0);
   const settings = readSettings();
   await initBackend(settings.backend);
-  const model = await loadFaceModel(values.weights ?? settings.weightsDir, { workers });
+  const model = await loadFaceModel(values.weights ?? settings.weightsDir, { workers, engine: settings.engine });
   const detector = values.crops ? undefined : await createFaceDetector({ detectEvery: 1 });
   const controller = new AbortController();
   const progress = createProgress('images');
@@ -206,7 +206,7 @@ export async function run(argv: string[]): Promise<number> {
   // Annotation files are checked in full before any model work starts.
   const annotations = await readAnnotationDir(values.annotations);
   await initBackend(settings.backend);
-  const model = await loadFaceModel(values.weights ?? settings.weightsDir, { workers });
+  const model = await loadFaceModel(values.weights ?? settings.weightsDir, { workers, engine: settings.engine });
   const modelClasses = [...model.classes];
   abawIndexOf(modelClasses);
   const controller = new AbortController();

@@ -68,7 +68,7 @@ export async function run(argv: string[]): Promise<number> {
   };
 
   await initBackend(settings.backend);
-  const model = await loadFaceModel(values.weights ?? settings.weightsDir, { workers });
+  const model = await loadFaceModel(values.weights ?? settings.weightsDir, { workers, engine: settings.engine });
   const engine = await createEngine({ model, settings, batch: { maxBatch: batchSize } });
   const controller = new AbortController();
   const onSigint = () => controller.abort();

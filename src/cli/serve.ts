@@ -84,9 +84,9 @@ export async function run(argv: string[]): Promise<number> {
   const ffmpeg = chooseFfmpeg({ override: settings.ffmpegPath });
 
   const backend = await initBackend(settings.backend);
-  const model = await loadFaceModel(settings.weightsDir, { workers });
+  const model = await loadFaceModel(settings.weightsDir, { workers, engine: settings.engine });
   const engine = await createEngine({ model, settings: { ...settings, ffmpegPath: ffmpeg.path }, reconnect: { maxAttempts: limits.streamRetries } });
-  const jobEngine: JobEngineSpec = { weightsDir: settings.weightsDir, backend: backend.name, workers, ffmpegPath: ffmpeg.path };
+  const jobEngine: JobEngineSpec = { weightsDir: settings.weightsDir, backend: backend.name, engine: model.engine, workers, ffmpegPath: ffmpeg.path };
   const server = createServer({
     engine,
     settings,

@@ -98,9 +98,9 @@ export async function run(argv: string[]): Promise<number> {
   if (role !== 'gateway') {
     const workers = intArg('workers', values.workers, 0, 64) ?? Math.min(4, os.availableParallelism() - 1);
     const backend = await initBackend(settings.backend);
-    const model = await loadFaceModel(settings.weightsDir, { workers });
+    const model = await loadFaceModel(settings.weightsDir, { workers, engine: settings.engine });
     engine = await createEngine({ model, settings: { ...settings, ffmpegPath: ffmpeg.path }, reconnect: { maxAttempts: limits.streamRetries } });
-    const spec: JobEngineSpec = { weightsDir: settings.weightsDir, backend: backend.name, workers, ffmpegPath: ffmpeg.path };
+    const spec: JobEngineSpec = { weightsDir: settings.weightsDir, backend: backend.name, engine: model.engine, workers, ffmpegPath: ffmpeg.path };
     jobRunner = createProcessRunner({ module: JOB_ENGINE_MODULE, spec });
   }
   const server = { settings, ffmpeg, dataDir: settings.dataDir, classes: classesOf(settings.weightsDir) };

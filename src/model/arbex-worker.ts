@@ -7,8 +7,9 @@
  *   const pool = await createWorkerPool({ module: ARBEX_WORKER_MODULE, spec: arbexWorkerSpec(model), size: 2 });
  */
 import { fileURLToPath } from 'node:url';
+import type { EngineName } from '../backends/onnx.js';
 import { restoreParams, snapshotParams, type ParamSnapshot, type WorkerModel } from '../backends/worker-pool.js';
-import { createArbex, predictBatches, type Arbex, type ArbexConfig } from './arbex.js';
+import { createArbex, createModelRunner, type Arbex, type ArbexConfig } from './arbex.js';
 import { createParams } from './nn/params.js';
 
 export const ARBEX_WORKER_MODULE = fileURLToPath(import.meta.url);
@@ -16,17 +17,28 @@ export const ARBEX_WORKER_MODULE = fileURLToPath(import.meta.url);
 export interface ArbexWorkerSpec {
   config: ArbexConfig;
   weights: ParamSnapshot;
+  /** Engine of the extractor in each worker (default tfjs); the head runs on the worker's tfjs backend. */
+  engine?: EngineName;
 }
 
-export function arbexWorkerSpec(model: Arbex): ArbexWorkerSpec {
-  return { config: model.config, weights: snapshotParams(model.store) };
+export function arbexWorkerSpec(model: Arbex, engine: EngineName = 'tfjs'): ArbexWorkerSpec {
+  return { config: model.config, weights: snapshotParams(model.store), engine };
 }
 
-export function createWorkerModel(spec: ArbexWorkerSpec): WorkerModel {
+export async function createWorkerModel(spec: ArbexWorkerSpec): Promise<WorkerModel> {
   const model = createArbex(createParams(1), spec.config);
   restoreParams(model.store, spec.weights);
+  let runner;
+  try {
+    runner = await createModelRunner(model, spec.engine ?? 'tfjs');
+  } catch (e) {
+    model.dispose();
+    throw e;
+  }
   return {
-    predict: (input) => predictBatches(model, input),
-    dispose: () => model.dispose(),
+    predict: (input) => runner.predict(input),
+    dispose: () => {
+      void runner.dispose().finally(() => model.dispose());
+    },
   };
 }

@@ -4,7 +4,9 @@
  * saved as one model directory, and served to the product as a `FaceModel` by face-model.ts.
  */
 import * as tf from '@tensorflow/tfjs';
+import { createOnnxEngine, type EngineName, type OnnxEngine } from '../backends/onnx.js';
 import type { Batch } from '../backends/worker-pool.js';
+import { cnnGraph } from './extractor/cnn-graph.js';
 import { createExtractor, extractorConfig, validateExtractorConfig, PRESETS, type Extractor, type ExtractorConfig, type PresetName } from './extractor/index.js';
 import { createHead, validateHeadConfig, type ForwardOptions, type Head, type HeadConfig, type HeadOutput } from './head/index.js';
 import { INFER, type Ctx } from './nn/layers.js';
@@ -166,15 +168,12 @@ export async function loadArbex(dir: string): Promise<Arbex> {
 /** The per-face numbers of FacePrediction as dense batches: one code path for both runners. */
 export type PredictionBatches = Record<'primary' | 'corrected' | 'primaryConfidence' | 'confidence' | 'anchorSimilarity', Batch>;
 
-/**
- * Inference (τ = 1, BatchNorm moving statistics, no dropout) on float pixels in [0, 1].
- * Every output row depends only on its own input row.
- */
-export function predictBatches(model: Arbex, input: Batch): PredictionBatches {
+/** The head's inference outputs (τ = 1) for embeddings e [B, D], as dense batches. */
+function headBatches(model: Arbex, e: () => tf.Tensor2D): PredictionBatches {
   const parts = tf.tidy(() => {
-    const x = tf.tensor4d(input.data, input.shape as [number, number, number, number]);
-    const out = model.forward(x, INFER, { trust: 1 });
-    const B = input.shape[0]!;
+    const embedding = e();
+    const out = model.head.forward(embedding, INFER, { trust: 1 });
+    const B = embedding.shape[0];
     return {
       primary: out.primary,
       corrected: out.corrected,
@@ -189,4 +188,52 @@ export function predictBatches(model: Arbex, input: Batch): PredictionBatches {
     t.dispose();
   }
   return result;
+}
+
+/**
+ * Inference (τ = 1, BatchNorm moving statistics, no dropout) on float pixels in [0, 1], all on
+ * tfjs. Every output row depends only on its own input row.
+ */
+export function predictBatches(model: Arbex, input: Batch): PredictionBatches {
+  return headBatches(model, () => model.embed(tf.tensor4d(input.data, input.shape as [number, number, number, number]), INFER));
+}
+
+/**
+ * A model's inference with its extractor on a chosen engine: 'onnx' runs the extractor in
+ * onnxruntime-node (cnn extractors only) and the head on tfjs; 'tfjs' is predictBatches.
+ */
+export interface ModelRunner {
+  readonly engine: EngineName;
+  predict(input: Batch): Promise<PredictionBatches>;
+  /** Closes the ONNX session; the model itself stays the caller's. */
+  dispose(): Promise<void>;
+}
+
+/**
+ * Opens `model` for inference on `engine`. The ONNX graph is built from the weights the model
+ * holds now. Throws for 'onnx' with an extractor the ONNX graph does not cover (only "cnn").
+ *
+ * @example
+ *   const runner = await createModelRunner(model, (await chooseEngine(settings.engine)).name);
+ *   const out = await runner.predict(cropsToBatch(crops, 48));
+ */
+export async function createModelRunner(model: Arbex, engine: EngineName, options: { threads?: number } = {}): Promise<ModelRunner> {
+  if (engine === 'tfjs') return { engine, predict: async (input) => predictBatches(model, input), dispose: async () => {} };
+  const cfg = model.config.extractor;
+  if (cfg.kind !== 'cnn') throw new Error(`inference engine "onnx" runs only the "cnn" extractor (this model's is "${cfg.kind}"); use ARBEX_ENGINE=tfjs`);
+  const onnx: OnnxEngine = await createOnnxEngine(cnnGraph(model.store, cfg, model.extractor.name), { threads: options.threads ?? 1 });
+  return {
+    engine,
+    async predict(input) {
+      const e = await onnx.run(input);
+      return headBatches(model, () => tf.tensor2d(e.data, e.shape as [number, number]));
+    },
+    dispose: () => onnx.dispose(),
+  };
+}
+
+/** The engine a model runs on: onnx when chosen and the extractor is one it covers, else tfjs. */
+export function engineFor(config: ArbexConfig, chosen: EngineName, forced: boolean): EngineName {
+  if (chosen === 'onnx' && config.extractor.kind !== 'cnn' && !forced) return 'tfjs';
+  return chosen;
 }

@@ -4,8 +4,9 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { BackendName } from '../backends/index.js';
+import { chooseEngine, type EngineName } from '../backends/onnx.js';
 import { createWorkerPool, type Batch } from '../backends/worker-pool.js';
-import { loadArbex, predictBatches, type PredictionBatches } from './arbex.js';
+import { createModelRunner, engineFor, loadArbex, type PredictionBatches } from './arbex.js';
 import { ARBEX_WORKER_MODULE, arbexWorkerSpec } from './arbex-worker.js';
 import type { FaceModel, FacePrediction } from './types.js';
 
@@ -48,6 +49,14 @@ export interface FaceModelOptions {
   workers: number;
   /** Backend of the workers; default: the backend this thread runs (so both ways agree). */
   backend?: BackendName;
+  /**
+   * Forced engine of the extractor (settings.engine, from ARBEX_ENGINE). Default: onnx
+   * (onnxruntime-node) for a cnn extractor when it loads, else tfjs with one log line saying why.
+   * The head always runs on tfjs.
+   */
+  engine?: EngineName;
+  /** Where the engine fallback line goes (default: stderr); false silences it. */
+  log?: ((line: string) => void) | false;
 }
 
 /**
@@ -66,19 +75,38 @@ export async function loadFaceModel(dir: string, options: Partial<FaceModelOptio
   const { classes } = model.config;
   const inputSize = model.config.extractor.inputSize;
   const cropTemplate = model.config.crop?.template;
+  let engine: EngineName;
+  try {
+    // A tfjs-only extractor never loads onnxruntime-node unless onnx is forced (which then fails).
+    const wanted = options.engine ?? (model.config.extractor.kind === 'cnn' ? undefined : 'tfjs');
+    engine = engineFor(model.config, (await chooseEngine(wanted, { log: options.log })).name, options.engine === 'onnx');
+  } catch (e) {
+    model.dispose();
+    throw e;
+  }
   if (workers === 0) {
+    let runner;
+    try {
+      runner = await createModelRunner(model, engine);
+    } catch (e) {
+      model.dispose();
+      throw e;
+    }
     return {
       classes,
       inputSize,
       cropTemplate,
+      engine,
       async predict(crops) {
         if (crops.length === 0) return [];
-        return toPredictions(predictBatches(model, cropsToBatch(crops, inputSize)), classes);
+        return toPredictions(await runner.predict(cropsToBatch(crops, inputSize)), classes);
       },
-      dispose: () => model.dispose(),
+      dispose: () => {
+        void runner.dispose().finally(() => model.dispose());
+      },
     };
   }
-  const spec = arbexWorkerSpec(model);
+  const spec = arbexWorkerSpec(model, engine);
   model.dispose();
   const current = tf.getBackend();
   const pool = await createWorkerPool({
@@ -91,6 +119,7 @@ export async function loadFaceModel(dir: string, options: Partial<FaceModelOptio
     classes,
     inputSize,
     cropTemplate,
+    engine,
     async predict(crops) {
       if (crops.length === 0) return [];
       return toPredictions((await pool.predict(cropsToBatch(crops, inputSize))) as PredictionBatches, classes);

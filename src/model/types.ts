@@ -28,6 +28,8 @@ export interface FaceModel {
    * the crop's side: the framing the model was trained on. Absent: the ArcFace template.
    */
   readonly cropTemplate?: CropTemplate;
+  /** What runs the extractor: onnxruntime-node or tfjs (absent: not said, e.g. a stand-in model). */
+  readonly engine?: 'onnx' | 'tfjs';
   /**
    * Predicts a batch of aligned crops, each inputSize*inputSize*3 RGB bytes, row-major HWC.
    * Results are in input order and do not depend on which other crops share the batch.

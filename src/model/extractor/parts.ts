@@ -51,7 +51,7 @@ export function conv(b: Build, name: string, spec: ConvSpec): Layer {
 }
 
 /** BatchNorm epsilon (PyTorch's default), shared by the layer and its folded inference form. */
-const BN_EPS = 1e-5;
+export const BN_EPS = 1e-5;
 
 /**
  * Conv → BatchNorm, optionally → PReLU (`prelu`: its parameter name) or ReLU (`act: 'relu'`).
