@@ -10,6 +10,7 @@ interface Bench {
 const benches: Record<string, () => Promise<Bench>> = {
   'train-step': () => import('./train-step.js').then((m) => ({ run: () => m.run() })),
   extractor: () => import('./extractor.js'),
+  engine: () => import('./engine.js'),
   pipeline: () => import('./pipeline.js'),
   accuracy: () => import('./accuracy.js'),
   server: () => import('./server.js'),
