@@ -116,6 +116,10 @@ export async function createRemoteEngine(options: RemoteEngineOptions): Promise<
         const d = desired.get(id)?.value;
         const h = holderOf(id);
         const info = lastInfo.get(id);
+        if (d?.stopped) {
+          const { at: _at, worker: _w, ...rest } = info ?? { at: 0, worker: '' };
+          return { fpsIn: 0, fpsOut: 0, framesIn: 0, framesOut: 0, drops: 0, faces: 0, ...rest, id, name: d.name, source: d.source, startedAt: d.createdAt, state: 'stopped' } as StreamInfo;
+        }
         if (info && info.worker === h && Date.now() - info.at < 5000) {
           const { at: _at, ...rest } = info;
           return { ...rest, id, name: d?.name ?? rest.name, source: d?.source ?? rest.source };
@@ -153,9 +157,13 @@ export async function createRemoteEngine(options: RemoteEngineOptions): Promise<
         return () => listeners.delete(listener);
       },
       async stop() {
-        if (!handles.has(id)) return;
-        await r.streams.delete(id);
-        gone(id);
+        // Kept, marked stopped: the worker running it lets it go; DELETE removes it (removeStream).
+        const entry = desired.get(id);
+        if (!handles.has(id) || !entry || entry.value.stopped) return;
+        const d = { ...entry.value, stopped: true };
+        const revision = await r.streams.put(id, encode(d));
+        desired.set(id, d, revision);
+        handle.emit({ type: 'state', stream: id, state: 'stopped' });
       },
     };
     return handle;
@@ -264,9 +272,9 @@ export async function createRemoteEngine(options: RemoteEngineOptions): Promise<
     },
     streams: () => [...handles.values()],
     async removeStream(id) {
-      const h = handles.get(id);
-      if (!h) return false;
-      await h.stop();
+      if (!handles.has(id)) return false;
+      await r.streams.delete(id);
+      gone(id);
       return true;
     },
     subscribe: events.subscribe,
@@ -284,6 +292,7 @@ export async function createRemoteEngine(options: RemoteEngineOptions): Promise<
       const per = new Map<string, number>();
       let unassigned = 0;
       for (const id of handles.keys()) {
+        if (desired.get(id)?.value.stopped) continue;
         const h = holderOf(id);
         if (h === undefined) unassigned++;
         else per.set(h, (per.get(h) ?? 0) + 1);

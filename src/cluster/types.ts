@@ -11,6 +11,8 @@ export interface DesiredStream {
   smoothing?: SmoothingSpec;
   loop?: boolean;
   createdAt: string;
+  /** Stopped (POST /api/streams/{id}/stop): no worker runs it; it stays listed until deleted. */
+  stopped?: boolean;
 }
 
 /** `<prefix>-leases`: the worker that runs a stream; renewed by compare-and-set on the revision. */

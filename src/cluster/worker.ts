@@ -185,7 +185,7 @@ export async function createWorker(options: WorkerOptions): Promise<ClusterWorke
       leaseMs,
       claimGraceMs: Math.max(500, leaseMs / 2),
       capacity,
-      desired: desired.keys(),
+      desired: desired.entries().filter(([, e]) => !e.value.stopped).map(([k]) => k),
       leases: leaseViews,
       peers,
       mine: new Set(locals.keys()),

@@ -334,4 +334,18 @@ describe('cluster over NATS JetStream', { skip, timeout: 600_000 }, () => {
     assert.deepEqual(jobsAfter, jobsBefore.map((j) => ({ ...jobsAfter.find((a) => a.id === j.id)!, state: j.state })));
     await waitLogged(() => client.allSince(streamIds, restartedAt), 30_000, 'predictions of every stream after the restart');
   });
+
+  it('a stopped stream stays listed, stopped, and no worker runs it; DELETE removes it', async () => {
+    const id = streamIds[0]!;
+    const res = await api(`/api/streams/${id}/stop`, { method: 'POST' });
+    assert.equal(res.status, 200);
+    assert.equal(((await res.json()) as { state: string }).state, 'stopped');
+    await waitLogged(async () => (await health()).workers.reduce((n, w) => n + w.streams, 0) === streamIds.length - 1, 30_000, 'the worker to let it go');
+    assert.equal(((await (await api(`/api/streams/${id}`)).json()) as { state: string }).state, 'stopped');
+    assert.deepEqual((await health()).warnings, []);
+    assert.equal((await api(`/api/streams/${id}`, { method: 'DELETE' })).status, 204);
+    assert.equal((await api(`/api/streams/${id}`)).status, 404);
+    assert.deepEqual((await streams()).map((s) => s.id).sort(), streamIds.slice(1).sort());
+    await waitLogged(() => client.states.some((m) => m.stream === id && m.state === 'stopped'), 10_000, 'the client to hear of the stop');
+  });
 });
