@@ -15,7 +15,8 @@
  * every N frames while faces are tracked by their mesh; default: the detector's own, 5, for the
  * detect and end-to-end stages, the engine's live default for the streams stage),
  * BENCH_DETECTOR_WORKERS (threads running BlazeFace and FaceMesh; default 1, the engine's; 0: the
- * main thread, as before).
+ * main thread, as before), ARBEX_ENGINE (onnx|tfjs: the engine of a cnn extractor; default onnx
+ * when onnxruntime-node loads). The end-to-end and streams lines name the engine.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
@@ -32,7 +33,7 @@ import { createFaceDetector, startDetectorWorkers } from '../src/pipeline/detect
 import { createEngine } from '../src/pipeline/engine.js';
 import { createFrameProcessor } from '../src/pipeline/process.js';
 import type { FacePrediction } from '../src/model/types.js';
-import { FACE_PAN as CLIP } from '../test/fixtures/media.js';
+import { ASTRONAUT, FACE_PAN as CLIP } from '../test/fixtures/media.js';
 import { describeMachine } from './machine.js';
 
 const CLASSES = ['Neutral', 'Anger', 'Disgust', 'Fear', 'Happiness', 'Sadness', 'Surprise', 'Other'];
@@ -83,7 +84,8 @@ export async function run(): Promise<void> {
     arbex.dispose();
   }
   const modelName = preset ?? path.relative(ROOT, dir);
-  const model = await loadFaceModel(dir, { workers });
+  const engineSetting = readSettings().engine;
+  const model = await loadFaceModel(dir, { workers, engine: engineSetting });
   const batcher = createBatcher<Uint8Array, FacePrediction>((c) => model.predict(c), { maxBatch: 16, maxWaitMs: 8 });
   const processor = createFrameProcessor({ stream: 'bench', model, predict: (c) => batcher.submit(c), detector, smoothing: { kind: 'ema', alpha: 0.3 } });
   await processor.process({ ...frames[0], index: -1 });
@@ -98,7 +100,7 @@ export async function run(): Promise<void> {
   }
   await Promise.all(pending);
   const secs = (performance.now() - t0) / 1000;
-  print({ stage: 'end-to-end', model: modelName, workers, detectorWorkers, frames: latency.length, framesPerSec: latency.length / secs, cpuMsPerFrame: (cpuMs() - c0) / latency.length, latencyMsP50: percentile(latency, 0.5), latencyMsP95: percentile(latency, 0.95) });
+  print({ stage: 'end-to-end', model: modelName, engine: model.engine, workers, detectorWorkers, frames: latency.length, framesPerSec: latency.length / secs, cpuMsPerFrame: (cpuMs() - c0) / latency.length, latencyMsP50: percentile(latency, 0.5), latencyMsP95: percentile(latency, 0.95) });
   await batcher.close();
   detector.dispose();
   await graphs?.dispose();
@@ -106,8 +108,11 @@ export async function run(): Promise<void> {
 
   // Three concurrent 25 fps streams through the engine.
   const seconds = Number(process.env.BENCH_STREAM_SECONDS ?? 20);
-  const engine = await createEngine({ model: await loadFaceModel(dir, { workers }), settings: { mediaDirs: [path.dirname(CLIP)] }, detector: detectorOptions, detectorWorkers });
+  const streamModel = await loadFaceModel(dir, { workers, engine: engineSetting });
+  const engine = await createEngine({ model: streamModel, settings: { mediaDirs: [path.dirname(CLIP)] }, detector: detectorOptions, detectorWorkers });
   // (Without BENCH_DETECT_EVERY the streams use the engine's live default, liveDetectEvery.)
+  // Warm up first (the detector workers start on first use), so that the window measures streams, not starts.
+  for await (const _ of engine.labelVideo(ASTRONAUT)) break;
   const loop = monitorEventLoopDelay({ resolution: 5 });
   loop.enable();
   c0 = cpuMs();
@@ -119,7 +124,7 @@ export async function run(): Promise<void> {
   const framesOut = infos.reduce((a, i) => a + i.framesOut, 0);
   const loopMs = (ns: number) => Math.round(ns / 1e5) / 10;
   print({
-    stage: 'streams', model: modelName, streams: 3, seconds, sourceFps: 25,
+    stage: 'streams', model: modelName, engine: streamModel.engine, streams: 3, seconds, sourceFps: 25,
     framesPerSecOut: infos.map((i) => Math.round(i.fpsOut * 10) / 10), framesOut: infos.map((i) => i.framesOut), drops: infos.map((i) => i.drops),
     cpuMsPerFrame: framesOut ? cpu / framesOut : null,
     eventLoopDelayMs: { p50: loopMs(loop.percentile(50)), p99: loopMs(loop.percentile(99)), max: loopMs(loop.max) },
