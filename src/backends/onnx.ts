@@ -208,7 +208,7 @@ function reason(e: unknown): string {
  * it onnx is used when it loads, else tfjs with one log line saying why.
  */
 export async function chooseEngine(force?: EngineName, options: ChooseEngineOptions = {}): Promise<EngineChoice> {
-  const { log } = { log: (line: string) => process.stderr.write(line + '\n'), ...options };
+  const log = options.log ?? ((line: string) => process.stderr.write(line + '\n'));
   if (force === 'tfjs') return { name: 'tfjs' };
   try {
     const ort = await loadOrt();
