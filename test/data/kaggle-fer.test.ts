@@ -10,7 +10,8 @@ import sharp from 'sharp';
 import { BASIC7_CLASSES, canonicalClass, classIndexer, openFer2013Csv, openFolderDataset, parseFer2013Pixels } from '../../src/model/data/index.js';
 import { readLocatedLines } from '../../src/model/data/lines.js';
 import { openDataSpec, parseDataSpec } from '../../src/model/train/data.js';
-import { collect, tempDir, writeText } from './fixtures.js';
+import { collect } from '../support/async.js';
+import { tempDir, writeText } from './fixtures.js';
 
 let dir: string;
 let cleanup: () => Promise<void>;

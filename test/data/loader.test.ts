@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { createAugmenter, createBatchLoader, openFolderDataset, type Batch, type Dataset } from '../../src/model/data/index.js';
-import { collect, tempDir, writeImage } from './fixtures.js';
+import { collect } from '../support/async.js';
+import { tempDir, writeImage } from './fixtures.js';
 
 let dir: string;
 let cleanup: () => Promise<void>;

@@ -3,7 +3,8 @@ import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { symmetricNoise } from '../../src/model/data/noise.js';
 import { openDataSpec, parseDataSpec } from '../../src/model/train/data.js';
-import { collect, tempDir, writeImage } from './fixtures.js';
+import { collect } from '../support/async.js';
+import { tempDir, writeImage } from './fixtures.js';
 
 let dir: string;
 let cleanup: () => Promise<void>;

@@ -3,7 +3,8 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import sharp from 'sharp';
 import { ABAW_CLASSES, BASIC7_CLASSES, openAbaw, openCsvDataset, openFolderDataset, openRafDb } from '../../src/model/data/index.js';
-import { collect, tempDir, writeImage, writeText } from './fixtures.js';
+import { collect } from '../support/async.js';
+import { tempDir, writeImage, writeText } from './fixtures.js';
 
 let dir: string;
 let cleanup: () => Promise<void>;

@@ -2,20 +2,13 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { openSource, parseSource, type IngestSource, type StateEvent } from '../../src/ingest/index.js';
+import { openSource, parseSource, type StateEvent } from '../../src/ingest/index.js';
 import type { Frame } from '../../src/pipeline/types.js';
-import { FACE_PAN, FFMPEG, ffmpegChildren, isAlive, MEDIA, sleep, tempDir } from './helpers.js';
+import { collect, sleep } from '../support/async.js';
+import { FFMPEG, ffmpegChildren } from '../support/ffmpeg.js';
+import { FACE_PAN, isAlive, MEDIA, tempDir } from './helpers.js';
 
 const FRAMES = 125; // face_pan.mp4: 5 s at 25 fps
-
-async function collect(src: IngestSource, perFrame?: (f: Frame) => Promise<void>): Promise<Frame[]> {
-  const frames: Frame[] = [];
-  for await (const f of src.frames()) {
-    frames.push(f);
-    if (perFrame) await perFrame(f);
-  }
-  return frames;
-}
 
 /** Indices strictly increase; pts strictly for files, never backwards for live (arrival time). */
 function assertMonotonic(frames: Frame[], live = false): void {
@@ -39,7 +32,7 @@ describe('file ingest', () => {
   test('every frame of face_pan.mp4, in order, at the right size and time', async () => {
     const events: StateEvent[] = [];
     const src = openSource(parseSource('face_pan.mp4', { mediaDirs }), { maxSide: 64, onState: (e) => events.push(e) });
-    const frames = await collect(src);
+    const frames = await collect(src.frames());
     assert.deepEqual(frames.map((f) => f.index), Array.from({ length: FRAMES }, (_, i) => i));
     for (const f of frames) {
       // 640x480 kept at 4:3 within 64 px.
@@ -71,14 +64,14 @@ describe('file ingest', () => {
 
   test('exact size', async () => {
     const src = openSource(parseSource(FACE_PAN, { mediaDirs }), { size: { width: 50, height: 30 } });
-    const frames = await collect(src);
+    const frames = await collect(src.frames());
     assert.equal(frames.length, FRAMES);
     assert.ok(frames.every((f) => f.width === 50 && f.height === 30 && f.data.length === 50 * 30 * 3));
   });
 
   test('fps down-sampling keeps source frame indices', async () => {
     const src = openSource(parseSource('face_pan.mp4', { mediaDirs }), { maxSide: 32, fps: 10 });
-    const frames = await collect(src);
+    const frames = await collect(src.frames());
     // 5 s at 10 fps; each kept frame is the first source frame of its 100 ms slot.
     assert.equal(frames.length, 50);
     assertMonotonic(frames);
@@ -86,7 +79,7 @@ describe('file ingest', () => {
     assert.deepEqual(frames.map((f) => f.index), expected);
     for (const f of frames) assert.ok(Math.abs(f.ptsMs - f.index * 40) < 1);
     // Same index, same picture as the full-rate decode.
-    const full = await collect(openSource(parseSource('face_pan.mp4', { mediaDirs }), { maxSide: 32 }));
+    const full = await collect(openSource(parseSource('face_pan.mp4', { mediaDirs }), { maxSide: 32 }).frames());
     for (const f of frames) assert.deepEqual(f.data, full[f.index].data, `frame ${f.index}`);
   });
 
@@ -94,7 +87,7 @@ describe('file ingest', () => {
     const queueSize = 3;
     const src = openSource(parseSource('face_pan.mp4', { mediaDirs }), { maxSide: 64, queueSize });
     let maxAhead = 0;
-    const frames = await collect(src, async (f) => {
+    const frames = await collect(src.frames(), async (f) => {
       const s = src.stats();
       maxAhead = Math.max(maxAhead, s.framesIn - s.framesOut);
       if (f.index < 20) await sleep(25);
@@ -137,7 +130,7 @@ describe('file ingest', () => {
     const marker = path.join(dir, 'wrapper-ran');
     const wrapper = path.join(dir, 'ffmpeg-wrapper.sh');
     fs.writeFileSync(wrapper, `#!/bin/sh\necho "$@" >> '${marker}'\nexec '${FFMPEG}' "$@"\n`, { mode: 0o755 });
-    const frames = await collect(openSource(parseSource('face_pan.mp4', { mediaDirs }), { ffmpegPath: wrapper, maxSide: 16 }));
+    const frames = await collect(openSource(parseSource('face_pan.mp4', { mediaDirs }), { ffmpegPath: wrapper, maxSide: 16 }).frames());
     assert.equal(frames.length, FRAMES);
     assert.match(fs.readFileSync(marker, 'utf8'), /face_pan\.mp4.*-f rawvideo -pix_fmt rgb24 pipe:1/);
   });
@@ -174,7 +167,7 @@ describe('file ingest', () => {
     assert.throws(() => parseSource(path.join(dir, 'never-there.mp4'), { mediaDirs }), /Source file not found/);
 
     const good = openSource(parseSource('face_pan.mp4', { mediaDirs }), { maxSide: 32 });
-    const goodFrames = collect(good);
+    const goodFrames = collect(good.frames());
     const failures = await Promise.all(
       [parseSource(truncated, { mediaDirs }), parseSource(text, { mediaDirs }), vanishedSource].map(async (source) => {
         const events: StateEvent[] = [];

@@ -4,38 +4,19 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import ffmpegInstaller from '@ffmpeg-installer/ffmpeg';
 import { FACE_PAN, MEDIA } from '../fixtures/media.js';
+import { waitFor } from '../support/async.js';
 
 // The fixture media (test/fixtures/media.ts), re-exported for the ingest tests.
 export { FACE_PAN, MEDIA };
 
 const run = promisify(execFile);
 
-export const FFMPEG = ffmpegInstaller.path;
 // The system interpreter: python3-gi is installed for it, not for any pyenv/venv python on PATH.
 export const SYSTEM_PYTHON = '/usr/bin/python3';
 
 export function tempDir(): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), 'arbex-ingest-'));
-}
-
-/** A 160x120 H.264 clip (baseline, keyframe every second) of `seconds` length from face_pan.mp4. */
-export async function makeClip(file: string, seconds: number): Promise<void> {
-  await run(FFMPEG, [
-    '-y', '-hide_banner', '-loglevel', 'error', '-nostdin', '-stream_loop', '-1', '-i', FACE_PAN, '-t', String(seconds),
-    '-vf', 'scale=160:120', '-c:v', 'libx264', '-preset', 'ultrafast', '-profile:v', 'baseline', '-g', '25', '-bf', '0', '-an', file,
-  ]);
-}
-
-/** ffmpeg processes whose parent is this test process, optionally only those whose command line contains `match`. */
-export async function ffmpegChildren(match?: string): Promise<number[]> {
-  const { stdout } = await run('ps', ['-o', 'pid=,comm=,args=', '--ppid', String(process.pid)]).catch(() => ({ stdout: '' }));
-  return stdout
-    .split('\n')
-    .map((l) => /^\s*(\d+)\s+(\S+)\s+(.*)$/.exec(l))
-    .filter((m): m is RegExpExecArray => m !== null && m[2] === 'ffmpeg' && (match === undefined || m[3].includes(match)))
-    .map((m) => Number(m[1]));
 }
 
 export function isAlive(pid: number): boolean {
@@ -97,13 +78,7 @@ export function startRtspServer(clip: string, port = 0): Promise<RtspServer> {
   });
 }
 
-export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
 /** Waits until `predicate` holds, polling; throws with `what` after `timeoutMs`. */
 export async function until(predicate: () => boolean, what: string, timeoutMs = 15_000): Promise<void> {
-  const t0 = Date.now();
-  while (!predicate()) {
-    if (Date.now() - t0 > timeoutMs) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
-  }
+  await waitFor(predicate, timeoutMs, what);
 }

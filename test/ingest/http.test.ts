@@ -8,7 +8,9 @@ import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
 import { openSource, parseSource, type StateEvent } from '../../src/ingest/index.js';
 import type { Frame } from '../../src/pipeline/types.js';
-import { FACE_PAN, FFMPEG, ffmpegChildren, isAlive, sleep, tempDir, until } from './helpers.js';
+import { collect, sleep } from '../support/async.js';
+import { FFMPEG, ffmpegChildren } from '../support/ffmpeg.js';
+import { FACE_PAN, isAlive, tempDir, until } from './helpers.js';
 
 const run = promisify(execFile);
 
@@ -22,12 +24,6 @@ const TYPES: Record<string, string> = {
 async function listen(server: net.Server): Promise<number> {
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   return (server.address() as net.AddressInfo).port;
-}
-
-async function collect(src: ReturnType<typeof openSource>): Promise<Frame[]> {
-  const frames: Frame[] = [];
-  for await (const f of src.frames()) frames.push(f);
-  return frames;
 }
 
 const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
@@ -72,13 +68,13 @@ describe('HTTP ingest', () => {
   });
 
   test('progressive MP4 read as a file: every frame, exact indices', async () => {
-    const frames = await collect(openSource(parseSource(`${base}/face_pan.mp4`, { mediaDirs: [], network }), { network, live: false, maxSide: 32 }));
+    const frames = await collect(openSource(parseSource(`${base}/face_pan.mp4`, { mediaDirs: [], network }), { network, live: false, maxSide: 32 }).frames());
     assert.deepEqual(frames.map((f) => f.index), range(125));
     assert.ok(frames.every((f) => f.width === 32 && f.height === 24));
   });
 
   test('HLS playlist', async () => {
-    const frames = await collect(openSource(parseSource(`${base}/index.m3u8`, { mediaDirs: [], network }), { network, live: false }));
+    const frames = await collect(openSource(parseSource(`${base}/index.m3u8`, { mediaDirs: [], network }), { network, live: false }).frames());
     assert.deepEqual(frames.map((f) => f.index), range(50));
     assert.ok(frames.every((f) => f.width === 80 && f.height === 60 && f.data.length === 80 * 60 * 3));
   });

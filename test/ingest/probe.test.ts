@@ -7,7 +7,7 @@ import path from 'node:path';
 import { ROOT } from '../../src/env.js';
 import { chooseFfmpeg, isNewerRelease } from '../../src/ingest/ffmpeg.js';
 import { ProbeError, parseProbe, probeVideo } from '../../src/ingest/probe.js';
-import { FFMPEG } from './helpers.js';
+import { FFMPEG } from '../support/ffmpeg.js';
 
 const DEMO = path.join(ROOT, 'media', 'demo.mp4');
 const dir = mkdtempSync(path.join(os.tmpdir(), 'arbex-probe-'));

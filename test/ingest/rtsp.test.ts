@@ -5,7 +5,9 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { openSource, parseSource, type StateEvent } from '../../src/ingest/index.js';
 import type { Frame } from '../../src/pipeline/types.js';
-import { FACE_PAN, ffmpegChildren, isAlive, makeClip, MEDIA, rtspServerAvailable, sleep, startRtspServer, tempDir, until, type RtspServer } from './helpers.js';
+import { sleep } from '../support/async.js';
+import { facePanClip, ffmpegChildren } from '../support/ffmpeg.js';
+import { FACE_PAN, isAlive, MEDIA, rtspServerAvailable, startRtspServer, tempDir, until, type RtspServer } from './helpers.js';
 
 /** A loopback port nothing listens on. */
 async function closedPort(): Promise<number> {
@@ -28,7 +30,7 @@ describe('RTSP ingest', { skip }, () => {
   before(async () => {
     dir = tempDir();
     clip = path.join(dir, 'clip.mp4');
-    await makeClip(clip, 20);
+    await facePanClip(clip, 20);
   });
   after(async () => {
     await server?.stop();

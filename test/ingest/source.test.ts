@@ -3,7 +3,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { parseSource, SourceError } from '../../src/ingest/index.js';
-import { ffmpegChildren, tempDir } from './helpers.js';
+import { ffmpegChildren } from '../support/ffmpeg.js';
+import { tempDir } from './helpers.js';
 
 describe('parseSource', () => {
   let root: string;

