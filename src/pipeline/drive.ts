@@ -11,12 +11,18 @@ import type { Frame, FrameOutput } from './types.js';
  */
 export async function drive(frames: AsyncIterable<Frame>, processor: FrameProcessor, inFlight: number, emit: (out: FrameOutput) => void, onFrame?: (f: Frame) => void): Promise<void> {
   const pending: Promise<FrameOutput>[] = [];
-  for await (const frame of frames) {
-    onFrame?.(frame);
-    pending.push(processor.process(frame));
-    if (pending.length >= inFlight) emit(await pending.shift()!);
+  try {
+    for await (const frame of frames) {
+      onFrame?.(frame);
+      pending.push(processor.process(frame));
+      if (pending.length >= inFlight) emit(await pending.shift()!);
+    }
+    while (pending.length) emit(await pending.shift()!);
+  } finally {
+    // After a failure the frames still in flight are not awaited: keep their own failures (e.g.
+    // the detector workers closed under them) from being reported as unhandled rejections.
+    for (const p of pending) p.catch(() => undefined);
   }
-  while (pending.length) emit(await pending.shift()!);
 }
 
 /** Frames per second over a sliding window of recent timestamps. */

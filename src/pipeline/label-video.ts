@@ -34,6 +34,7 @@ export async function* labelFrames(deps: LabelDeps, options: LabelOptions = {}):
   const onAbort = () => void frames.stop();
   signal?.addEventListener('abort', onAbort);
   const detector = await createFaceDetector({ ...deps.detector, ...(options.detectEvery ? { detectEvery: options.detectEvery } : {}) }, await deps.graphs?.());
+  let driving: Promise<unknown> | undefined;
   try {
     const centred = smoothing.kind === 'centred';
     const processor = deps.processorFor(file, detector, centred ? { kind: 'none' } : smoothing);
@@ -48,7 +49,7 @@ export async function* labelFrames(deps: LabelDeps, options: LabelOptions = {}):
     let wake: (() => void) | undefined;
     let done = false;
     let failure: unknown;
-    const driving = drive(frames.frames(), processor, deps.inFlight, (out) => {
+    driving = drive(frames.frames(), processor, deps.inFlight, (out) => {
       options.onProgress?.(out.frame + 1, total());
       (centred ? outputs : queue).push(out);
       wake?.();
@@ -72,7 +73,10 @@ export async function* labelFrames(deps: LabelDeps, options: LabelOptions = {}):
     }
   } finally {
     signal?.removeEventListener('abort', onAbort);
-    detector.dispose();
     await frames.stop();
+    // A caller that leaves early leaves frames in flight: let them settle before the detector goes
+    // (and before engine.close() may end the detector workers under them).
+    await driving;
+    detector.dispose();
   }
 }
