@@ -5,7 +5,7 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -15,43 +15,17 @@ import { initBackend } from '../../src/backends/index.js';
 import { ROOT } from '../../src/env.js';
 import { createArbex, saveArbex, validateArbexConfig } from '../../src/model/arbex.js';
 import { createParams } from '../../src/model/nn/params.js';
-import type { FaceModel, FacePrediction } from '../../src/model/types.js';
 import { createEngine } from '../../src/pipeline/engine.js';
 import type { Engine, FrameOutput as Output } from '../../src/pipeline/types.js';
 import { createServer, type ArbexServer } from '../../src/server/index.js';
 import { FrameOutput, JobInfo, ServerMessage, StreamInfo } from '../../src/server/schemas.js';
 import { waitFor } from './helpers.js';
 import { FACE_PAN as VIDEO, MEDIA } from '../fixtures/media.js';
+import { ffmpegChildren } from '../support/ffmpeg.js';
+import { colourModel } from '../support/models.js';
 
 const skip = existsSync(VIDEO) ? false : `${VIDEO} is absent`;
 const CLASSES = ['Neutral', 'Happiness', 'Surprise'];
-
-/** A transparent model: the distribution is the crop's mean colour, so it depends on the crop alone. */
-function colourModel(): FaceModel {
-  return {
-    classes: CLASSES,
-    inputSize: 32,
-    async predict(crops) {
-      return crops.map((c): FacePrediction => {
-        const sum = [1, 1, 1];
-        for (let i = 0; i < c.length; i++) sum[i % 3]! += c[i]!;
-        const total = sum[0]! + sum[1]! + sum[2]!;
-        const p = sum.map((s) => s / total);
-        const k = p.indexOf(Math.max(...p));
-        return { primary: p, corrected: p, primaryConfidence: 0.5, confidence: 0.5, anchorSimilarity: p, labelIndex: k, label: CLASSES[k]! };
-      });
-    },
-    dispose() {},
-  };
-}
-
-function ffmpegChildren(pid = process.pid): number {
-  try {
-    return execFileSync('pgrep', ['-P', String(pid), '-f', 'ffmpeg']).toString().trim().split('\n').filter(Boolean).length;
-  } catch {
-    return 0;
-  }
-}
 
 /** Subscribes to a stream and resolves with the first `n` predictions. */
 function predictions(wsUrl: string, stream: string, n: number, headers: Record<string, string> = {}): Promise<Output[]> {
@@ -82,7 +56,7 @@ describe('server over the real engine', { skip }, () => {
   const post = (p: string, body: unknown) => api(p, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
 
   before(async () => {
-    engine = await createEngine({ model: colourModel(), settings: { mediaDirs: [MEDIA] } });
+    engine = await createEngine({ model: colourModel(CLASSES), settings: { mediaDirs: [MEDIA] } });
     server = createServer({ engine, settings: { port: 0, host: '127.0.0.1', mediaDirs: [MEDIA] } });
     ({ url } = await server.listen());
   });
@@ -107,7 +81,7 @@ describe('server over the real engine', { skip }, () => {
     assert.match(metrics, new RegExp(`^arbex_stream_frames_out_total\\{stream="${id}",name="pan"\\} [1-9]`, 'm'));
     assert.equal((await api(`/api/streams/${id}`, { method: 'DELETE' })).status, 204);
     assert.equal((await api(`/api/streams/${id}`)).status, 404);
-    assert.equal(ffmpegChildren(), 0);
+    assert.deepEqual(await ffmpegChildren(), []);
   });
 
   it('maps the engine refusing a source to 422', async () => {
@@ -187,7 +161,7 @@ describe('arbex serve', { skip }, () => {
     const face = first!.results[0]!;
     assert.ok(CLASSES.includes(face.label));
     assert.ok(Math.abs(face.corrected.reduce((a, b) => a + b, 0) - 1) < 1e-3);
-    assert.ok(ffmpegChildren(child.pid) > 0, 'the stream runs ffmpeg');
+    assert.ok((await ffmpegChildren(undefined, child.pid)).length > 0, 'the stream runs ffmpeg');
     const exit = new Promise<number | null>((resolve) => child!.once('exit', (code) => resolve(code)));
     child.kill('SIGTERM');
     assert.equal(await exit, 0, out);

@@ -36,15 +36,4 @@ export async function startTestServer(options: { token?: string; fake?: FakeEngi
   };
 }
 
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Polls `check` until it returns a truthy value or `ms` pass. */
-export async function waitFor<T>(check: () => T | Promise<T>, ms = 5000, what = 'condition'): Promise<Exclude<T, undefined | null | false | 0 | ''>> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await check();
-    if (v) return v as Exclude<T, undefined | null | false | 0 | ''>;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
-  }
-}
+export { sleep, waitFor } from '../support/async.js';

@@ -11,12 +11,12 @@ import { rm } from 'node:fs/promises';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
-import { WebSocket } from 'ws';
 import { ROOT } from '../../src/env.js';
 import { createAuthGate } from '../../src/server/auth.js';
 import { createServer } from '../../src/server/index.js';
 import { checkExposure } from '../../src/server/security.js';
 import { createFakeEngine, probeFake } from './fake-engine.js';
+import { upgradeStatus } from '../support/ws.js';
 import { startTestServer } from './helpers.js';
 
 type Server = Awaited<ReturnType<typeof startTestServer>>;
@@ -45,21 +45,9 @@ function request(url: string, options: { method?: string; path?: string; headers
   });
 }
 
-/** The status of a WebSocket upgrade: 101 when it opens. */
-function upgrade(url: string, headers: Record<string, string>, query = '', localAddress?: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const ws = new WebSocket(`${url.replace('http', 'ws')}/ws${query}`, { headers, localAddress });
-    ws.once('open', () => {
-      ws.close();
-      resolve(101);
-    });
-    ws.once('unexpected-response', (_req, res) => {
-      resolve(res.statusCode ?? 0);
-      res.resume();
-    });
-    ws.once('error', (e) => (e.message.includes('Unexpected server response') ? undefined : reject(e)));
-  });
-}
+/** The status of a WebSocket upgrade of the server at `url`: 101 when it opens. */
+const upgrade = (url: string, headers: Record<string, string>, query = '', localAddress?: string): Promise<number> =>
+  upgradeStatus(`${url.replace('http', 'ws')}/ws${query}`, headers, localAddress);
 
 /** A multipart upload body, as a browser form would send it. */
 async function multipart(): Promise<{ body: Buffer; type: string }> {

@@ -2,6 +2,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { WebSocket } from 'ws';
 import { ServerMessage } from '../../src/server/schemas.js';
+import { upgradeStatus } from '../support/ws.js';
 import { sleep, startTestServer, waitFor } from './helpers.js';
 
 type Server = Awaited<ReturnType<typeof startTestServer>>;
@@ -29,22 +30,6 @@ async function connect(url: string, headers: Record<string, string> = {}) {
   };
   const of = (type: string) => messages.filter((m) => m.type === type);
   return { ws, messages, send, barrier, of };
-}
-
-/** Resolves with the HTTP status of a refused upgrade, or 101 when it opens. */
-function upgradeStatus(url: string, headers: Record<string, string> = {}): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url, { headers });
-    ws.once('open', () => {
-      ws.close();
-      resolve(101);
-    });
-    ws.once('unexpected-response', (_req, res) => {
-      resolve(res.statusCode ?? 0);
-      res.resume();
-    });
-    ws.once('error', (e) => (e.message.includes('Unexpected server response') ? undefined : reject(e)));
-  });
 }
 
 async function openStream(t: Server, name: string): Promise<string> {
