@@ -19,7 +19,7 @@ const DEFAULTS = {
   stopGraceMs: 2000,
 };
 
-export const RECONNECT_DEFAULTS: ReconnectOptions = { initialDelayMs: 500, maxDelayMs: 10_000, factor: 2, maxAttempts: Infinity };
+const RECONNECT_DEFAULTS: ReconnectOptions = { initialDelayMs: 500, maxDelayMs: 10_000, factor: 2, maxAttempts: Infinity };
 
 /** The options with every default filled in. */
 export type ResolvedIngestOptions = IngestOptions & typeof DEFAULTS & { live: boolean; ffmpegPath: string };
