@@ -39,7 +39,7 @@ export async function tinyModel(dir: string, seed = 3): Promise<string> {
  * crop comes from ABAW-style alignment or from the pipeline, which makes crop/video agreement a
  * test of frame and track correspondence.
  */
-export function colourModel(inputSize = 48): FaceModel {
+export function paletteModel(inputSize = 48): FaceModel {
   const protos = Array.from({ length: 8 }, (_, k) => [((k >> 0) & 1) * 255, ((k >> 1) & 1) * 255, ((k >> 2) & 1) * 255]);
   const classes = [...ABAW_CLASSES];
   const predictOne = (crop: Uint8Array): FacePrediction => {

@@ -17,7 +17,7 @@ import { loadFaceModel } from '../../src/model/face-model.js';
 import type { FaceModel } from '../../src/model/types.js';
 import { ARCFACE_TEMPLATE } from '../../src/pipeline/align/index.js';
 import { createFaceDetector, type FaceDetector } from '../../src/pipeline/detect/index.js';
-import { colourModel, tinyModel } from './fixture.js';
+import { paletteModel, tinyModel } from './fixture.js';
 
 let dir: string;
 before(async () => (dir = await mkdtemp(path.join(tmpdir(), 'arbex-eval-images-'))));
@@ -39,7 +39,7 @@ async function solid(file: string, rgb: Rgb, width = 20, height = 30): Promise<v
 
 /** The colour model, also keeping every crop it is given. */
 function recording(inputSize: number): FaceModel & { crops: Uint8Array[] } {
-  const base = colourModel(inputSize);
+  const base = paletteModel(inputSize);
   const crops: Uint8Array[] = [];
   return {
     ...base,
@@ -231,7 +231,7 @@ describe('detect path on real faces', () => {
 });
 
 describe('bad folders and options', () => {
-  const model = colourModel(48);
+  const model = paletteModel(48);
 
   test('a folder that matches no model class is an error naming every such folder', async () => {
     const root = path.join(dir, 'unknown');

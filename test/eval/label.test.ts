@@ -24,7 +24,7 @@ let weights: string;
 let clip: string;
 
 /** `blank` grey frames, then `faces` frames of one synthetic person (160x160, 25 fps). */
-async function makeClip(file: string, blank: number, faces: number): Promise<string> {
+async function syntheticClip(file: string, blank: number, faces: number): Promise<string> {
   const track = scriptTrack(sampleIdentity(2, 1), 'label-test', { frames: faces });
   const mp4 = openMp4(file, 160, 160, 25);
   for (let f = 0; f < blank; f++) await mp4.write(Buffer.alloc(160 * 160 * 3, 90));
@@ -36,7 +36,7 @@ async function makeClip(file: string, blank: number, faces: number): Promise<str
 before(async () => {
   dir = await mkdtemp(path.join(tmpdir(), 'arbex-label-'));
   weights = await tinyModel(path.join(dir, 'model'));
-  clip = await makeClip(path.join(dir, 'clip.mp4'), 3, 5);
+  clip = await syntheticClip(path.join(dir, 'clip.mp4'), 3, 5);
 });
 after(() => rm(dir, { recursive: true, force: true }));
 
@@ -97,8 +97,8 @@ describe('arbex label', () => {
   test('a folder: one JSONL per video, FrameOutput per line', async () => {
     const folder = path.join(dir, 'folder');
     await mkdir(folder, { recursive: true });
-    await makeClip(path.join(folder, 'a.mp4'), 1, 2);
-    await makeClip(path.join(folder, 'b.mp4'), 2, 0);
+    await syntheticClip(path.join(folder, 'a.mp4'), 1, 2);
+    await syntheticClip(path.join(folder, 'b.mp4'), 2, 0);
     const out = path.join(dir, 'folder-out');
     assert.equal(await quiet(() => run([folder, '--out', out, '--format', 'jsonl', '--weights', weights])), 0);
     assert.deepEqual((await readdir(out)).sort(), ['a.labels.jsonl', 'b.labels.jsonl']);
@@ -127,7 +127,7 @@ describe('arbex label', () => {
   });
 
   test('SIGINT stops labelling, exits 130 and leaves no output', async () => {
-    const long = await makeClip(path.join(dir, 'long.mp4'), 0, 30);
+    const long = await syntheticClip(path.join(dir, 'long.mp4'), 0, 30);
     const out = path.join(dir, 'sigint', 'long.csv');
     const script = `import('./src/cli/label.ts').then((m) => m.run(${JSON.stringify([long, '--out', out, '--weights', weights])})).then((c) => { process.exitCode = c; })`;
     const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });

@@ -25,10 +25,12 @@ import {
   type FeatureCache,
 } from '../../src/model/train/index.js';
 
+import { collect } from '../support/async.js';
+import { CLASSES, quietTraining, tinyModelJson } from '../support/train.js';
+
 await initBackend(undefined, { log: false });
 
-const CLASSES = ['Neutral', 'Anger', 'Disgust', 'Fear', 'Happiness', 'Sadness', 'Surprise', 'Other'];
-const MODEL = { classes: CLASSES, extractor: 'tiny', head: { hidden: [16], dropout: 0.3, anchorsPerClass: 2, attention: { tokens: 4, heads: 2 } } };
+const MODEL = tinyModelJson({ hidden: [16], dropout: 0.3 });
 const FLIP_ONLY = { resize: 40, flip: 0.5, rotate: 0, brightness: 0, contrast: 0, saturation: 0, noise: 0 };
 
 /** The model with embed calls counted. */
@@ -40,11 +42,7 @@ function counted(model: Arbex): { model: Arbex; calls: () => number } {
   };
 }
 
-async function all(dataset: Dataset): Promise<DataRecord[]> {
-  const out: DataRecord[] = [];
-  for await (const r of dataset.records()) out.push(r);
-  return out;
-}
+const all = (dataset: Dataset): Promise<DataRecord[]> => collect(dataset.records());
 
 describe('feature cache (tiny preset)', () => {
   let dir: string;
@@ -185,7 +183,7 @@ describe('feature cache (tiny preset)', () => {
   test('training on cached features gives the head of training through the extractor (flip off and on)', async () => {
     for (const flip of [0, 0.5]) {
       const config = validateTrainConfig({ model: MODEL, epochs: 2, batchSize: 8, evalBatchSize: 16, perClass: 2, learningRate: 1e-3, freeze: 'backbone', augment: { ...FLIP_ONLY, flip }, seed: 4 });
-      const quiet = { log: () => undefined, progress: createProgress({ write: () => undefined }) };
+      const quiet = quietTraining;
       const plain = path.join(dir, `plain-${flip}`);
       const cachedRun = path.join(dir, `cached-${flip}`);
       await trainArbex({ config, train, val, out: plain, ...quiet });

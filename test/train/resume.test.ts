@@ -6,19 +6,14 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtemp, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
-import os from 'node:os';
+import { readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../src/backends/index.js';
 import { ROOT } from '../../src/env.js';
 import { loadArbex } from '../../src/model/arbex.js';
-import { generateDataset } from '../../src/model/data/synth/index.js';
 import type { Dataset } from '../../src/model/data/index.js';
 import {
-  createProgress,
-  openDataSpec,
-  parseDataSpec,
   readCheckpoint,
   trainArbex,
   validateTrainConfig,
@@ -28,22 +23,14 @@ import {
   type TrainConfig,
 } from '../../src/model/train/index.js';
 
+import { epochLines, quietTraining, syntheticTrainSet, tinyTrainJson } from '../support/train.js';
+
 await initBackend(undefined, { log: false });
 
-const CLASSES = ['Neutral', 'Anger', 'Disgust', 'Fear', 'Happiness', 'Sadness', 'Surprise', 'Other'];
 // 16 images an epoch in batches of 8: 2 steps an epoch, 6 in the run. Dropout, stochastic depth
 // (tiny's fusion and ViT) and every augmentation are on, so every generator is exercised.
-const CONFIG_JSON = {
-  model: { classes: CLASSES, extractor: 'tiny', head: { hidden: [16], dropout: 0.3, anchorsPerClass: 2, attention: { tokens: 4, heads: 2 } } },
-  epochs: 3,
-  batchSize: 8,
-  evalBatchSize: 16,
-  perClass: 2,
-  learningRate: 1e-3,
-  augment: { resize: 44 },
-  seed: 5,
-};
-const quiet = { log: () => undefined, progress: createProgress({ write: () => undefined }) };
+const CONFIG_JSON = tinyTrainJson({ head: { hidden: [16], dropout: 0.3 }, epochs: 3, evalBatchSize: 16, perClass: 2, seed: 5 });
+const quiet = quietTraining;
 
 /** Largest |a - b| over every variable of two model directories (and the names must agree). */
 async function maxWeightDiff(a: string, b: string): Promise<number> {
@@ -84,10 +71,6 @@ function disposeCheckpoint(c: Checkpoint): void {
 /** Epoch records without the wall-clock seconds. */
 const timeless = (records: EpochRecord[]) => records.map(({ seconds: _, ...r }) => r);
 
-async function epochLines(out: string): Promise<EpochRecord[]> {
-  return (await readFile(path.join(out, 'metrics.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
-}
-
 describe('exact resume (tiny preset, every generator on)', () => {
   let dir: string;
   let config: TrainConfig;
@@ -95,10 +78,8 @@ describe('exact resume (tiny preset, every generator on)', () => {
   const straight = () => path.join(dir, 'straight');
 
   before(async () => {
-    dir = await mkdtemp(path.join(os.tmpdir(), 'arbex-resume-'));
-    await generateDataset({ out: path.join(dir, 'data'), identities: 8, imagesPerClass: 2, videos: 0, size: 44, seed: 3 });
+    ({ dir, train } = await syntheticTrainSet('arbex-resume-', 2));
     config = validateTrainConfig(CONFIG_JSON);
-    train = await openDataSpec(parseDataSpec(`folder:${dir}/data/train,group=prefix`), CLASSES);
     const tensors = tf.memory().numTensors;
     await trainArbex({ config, train, out: straight(), ...quiet });
     assert.equal(tf.memory().numTensors, tensors, 'a run leaves no tensor behind');

@@ -1,47 +1,31 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import os from 'node:os';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { initBackend } from '../../src/backends/index.js';
 import { ROOT } from '../../src/env.js';
 import { createArbex, loadArbex, predictBatches } from '../../src/model/arbex.js';
 import { loadFaceModel } from '../../src/model/face-model.js';
-import { generateDataset } from '../../src/model/data/synth/index.js';
 import { createParams } from '../../src/model/nn/params.js';
 import {
-  createProgress,
   evaluate,
   openDataSpec,
   parseDataSpec,
   readTrainState,
   trainArbex,
   validateTrainConfig,
-  type EpochRecord,
   type TrainConfig,
 } from '../../src/model/train/index.js';
 import type { Dataset } from '../../src/model/data/index.js';
 import type { PosterConfig } from '../../src/model/extractor/index.js';
 
+import { CLASSES, epochLines, quietTraining, syntheticTrainSet, tinyTrainJson } from '../support/train.js';
+
 await initBackend(undefined, { log: false });
 
-const CLASSES = ['Neutral', 'Anger', 'Disgust', 'Fear', 'Happiness', 'Sadness', 'Surprise', 'Other'];
-const CONFIG_JSON = {
-  model: { classes: CLASSES, extractor: 'tiny', head: { hidden: [32], dropout: 0, anchorsPerClass: 2, attention: { tokens: 4, heads: 2 } } },
-  epochs: 2,
-  batchSize: 8,
-  evalBatchSize: 32,
-  perClass: 16,
-  learningRate: 1e-3,
-  augment: { resize: 44 },
-  seed: 2,
-};
-const quiet = { log: () => undefined, progress: createProgress({ write: () => undefined }) };
-
-async function epochLines(out: string): Promise<EpochRecord[]> {
-  return (await readFile(path.join(out, 'metrics.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
-}
+const CONFIG_JSON = tinyTrainJson({ head: { hidden: [32], dropout: 0 }, epochs: 2, evalBatchSize: 32, perClass: 16, seed: 2 });
+const quiet = quietTraining;
 
 describe('training config', () => {
   test('defaults, lambdas and label smoothing go into the head config', () => {
@@ -92,10 +76,8 @@ describe('training runs (tiny preset, synthetic faces)', () => {
   let train: Dataset;
 
   before(async () => {
-    dir = await mkdtemp(path.join(os.tmpdir(), 'arbex-train-'));
-    await generateDataset({ out: path.join(dir, 'data'), identities: 8, imagesPerClass: 6, videos: 0, size: 44, seed: 3 });
+    ({ dir, train } = await syntheticTrainSet('arbex-train-', 6));
     config = validateTrainConfig(CONFIG_JSON);
-    train = await openDataSpec(parseDataSpec(`folder:${dir}/data/train,group=prefix`), CLASSES);
   });
   after(() => rm(dir, { recursive: true, force: true }));
 
