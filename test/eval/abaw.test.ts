@@ -11,7 +11,6 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import sharp from 'sharp';
 import * as tf from '@tensorflow/tfjs';
-import { run } from '../../src/cli/eval.js';
 import { collectVideos, readAnnotationDir, readPredictions, scorePredictions, type EvalReport } from '../../src/eval/index.js';
 import { readSettings } from '../../src/env.js';
 import { openSource } from '../../src/ingest/index.js';
@@ -20,7 +19,7 @@ import { ABAW_CLASSES } from '../../src/model/data/classes.js';
 import { alignFace } from '../../src/pipeline/align/index.js';
 import { createEngine } from '../../src/pipeline/engine.js';
 import type { Engine, FrameOutput, LabelOptions } from '../../src/pipeline/types.js';
-import { abawFixture, tinyModel } from './fixture.js';
+import { abawFixture, evalCli, tinyModel } from './fixture.js';
 
 const CLASSES = [...ABAW_CLASSES];
 let dir: string;
@@ -33,18 +32,6 @@ before(async () => {
   weights = await tinyModel(path.join(dir, 'model'));
 });
 after(() => rm(dir, { recursive: true, force: true }));
-
-/** Runs the CLI with its console output captured. */
-async function evalCli(args: string[]): Promise<{ code: number; out: string }> {
-  const out: string[] = [];
-  const log = console.log;
-  console.log = (...a: unknown[]) => void out.push(a.join(' '));
-  try {
-    return { code: await run(args), out: out.join('\n') };
-  } finally {
-    console.log = log;
-  }
-}
 
 /**
  * ABAW's figures counted here, from the predictions file and the annotation files, without the

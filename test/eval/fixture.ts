@@ -2,6 +2,7 @@
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { initBackend } from '../../src/backends/index.js';
+import { run } from '../../src/cli/eval.js';
 import { createArbex, saveArbex, validateArbexConfig } from '../../src/model/arbex.js';
 import { ABAW_CLASSES } from '../../src/model/data/classes.js';
 import { generateDataset } from '../../src/model/data/synth/index.js';
@@ -58,4 +59,18 @@ export function paletteModel(inputSize = 48): FaceModel {
     return { primary: dist, corrected: dist, primaryConfidence: 1 - entropy, confidence: 1 - entropy, anchorSimilarity: [], labelIndex, label: classes[labelIndex]! };
   };
   return { classes, inputSize, predict: async (crops) => crops.map(predictOne), dispose: () => undefined };
+}
+
+/** Runs `arbex eval` in process with its console output (stdout and stderr) captured. */
+export async function evalCli(args: string[]): Promise<{ code: number; out: string; err: string }> {
+  const out: string[] = [];
+  const err: string[] = [];
+  const [log, error] = [console.log, console.error];
+  console.log = (...a: unknown[]) => void out.push(a.join(' '));
+  console.error = (...a: unknown[]) => void err.push(a.join(' '));
+  try {
+    return { code: await run(args), out: out.join('\n'), err: err.join('\n') };
+  } finally {
+    [console.log, console.error] = [log, error];
+  }
 }

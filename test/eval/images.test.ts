@@ -11,13 +11,12 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import sharp from 'sharp';
-import { run } from '../../src/cli/eval.js';
 import { evaluateImages, NO_FACE, type ImagesReport } from '../../src/eval/index.js';
 import { loadFaceModel } from '../../src/model/face-model.js';
 import type { FaceModel } from '../../src/model/types.js';
 import { ARCFACE_TEMPLATE } from '../../src/pipeline/align/index.js';
 import { createFaceDetector, type FaceDetector } from '../../src/pipeline/detect/index.js';
-import { paletteModel, tinyModel } from './fixture.js';
+import { evalCli, paletteModel, tinyModel } from './fixture.js';
 
 let dir: string;
 before(async () => (dir = await mkdtemp(path.join(tmpdir(), 'arbex-eval-images-'))));
@@ -50,20 +49,6 @@ function recording(inputSize: number): FaceModel & { crops: Uint8Array[] } {
       return base.predict(batch);
     },
   };
-}
-
-/** Runs the CLI with its console output captured. */
-async function evalCli(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const [log, error] = [console.log, console.error];
-  console.log = (...a: unknown[]) => void out.push(a.join(' '));
-  console.error = (...a: unknown[]) => void err.push(a.join(' '));
-  try {
-    return { code: await run(args), out: out.join('\n'), err: err.join('\n') };
-  } finally {
-    [console.log, console.error] = [log, error];
-  }
 }
 
 describe('--crops on generated crops', () => {

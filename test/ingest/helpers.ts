@@ -1,6 +1,7 @@
 /** Fixtures for ingest tests: media made at test time, a real RTSP server, child-process checks. */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
+import type net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -14,6 +15,12 @@ const run = promisify(execFile);
 
 // The system interpreter: python3-gi is installed for it, not for any pyenv/venv python on PATH.
 export const SYSTEM_PYTHON = '/usr/bin/python3';
+
+/** Listens on any free port of `host`; resolves with the port. */
+export async function listen(server: net.Server, host = '127.0.0.1'): Promise<number> {
+  await new Promise<void>((r) => server.listen(0, host, r));
+  return (server.address() as net.AddressInfo).port;
+}
 
 export function tempDir(): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), 'arbex-ingest-'));

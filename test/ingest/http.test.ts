@@ -10,7 +10,7 @@ import { openSource, parseSource, type StateEvent } from '../../src/ingest/index
 import type { Frame } from '../../src/pipeline/types.js';
 import { collect, sleep } from '../support/async.js';
 import { FFMPEG, ffmpegChildren } from '../support/ffmpeg.js';
-import { FACE_PAN, isAlive, tempDir, until } from './helpers.js';
+import { FACE_PAN, isAlive, listen, tempDir, until } from './helpers.js';
 
 const run = promisify(execFile);
 
@@ -21,10 +21,6 @@ const TYPES: Record<string, string> = {
   '.mjpeg': 'multipart/x-mixed-replace;boundary=ffmpeg',
 };
 
-async function listen(server: net.Server): Promise<number> {
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return (server.address() as net.AddressInfo).port;
-}
 
 const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
 

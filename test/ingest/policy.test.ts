@@ -10,12 +10,8 @@ import net from 'node:net';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { createAddressPolicy, openSource, parseSource, SourceError, type StateEvent } from '../../src/ingest/index.js';
-import { FACE_PAN, tempDir } from './helpers.js';
+import { FACE_PAN, listen, tempDir } from './helpers.js';
 
-async function listen(server: net.Server, host = '127.0.0.1'): Promise<number> {
-  await new Promise<void>((r) => server.listen(0, host, r));
-  return (server.address() as net.AddressInfo).port;
-}
 
 const close = (server: net.Server) => new Promise<void>((r) => server.close(() => r()));
 
