@@ -1,5 +1,6 @@
 /** Numeric comparison shared by the tests that check a kernel or layer against a reference. */
 import assert from 'node:assert/strict';
+import * as tf from '@tensorflow/tfjs';
 
 /** max |a-b| / max |b|: relative to the size of the reference values. */
 export function relError(a: Float32Array, b: Float32Array): number {
@@ -11,4 +12,9 @@ export function relError(a: Float32Array, b: Float32Array): number {
     scale = Math.max(scale, Math.abs(b[i]));
   }
   return diff / scale;
+}
+
+/** max |a-b| over two tensors of one shape. */
+export function maxAbsDiff(a: tf.Tensor, b: tf.Tensor): number {
+  return tf.tidy(() => tf.max(tf.abs(tf.sub(a, b))).dataSync()[0]!);
 }

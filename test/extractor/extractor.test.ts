@@ -4,6 +4,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
+import { maxAbsDiff } from '../numeric.js';
 import { initBackend } from '../../src/backends/index.js';
 import { createParams, disposeParams, trainableVars } from '../../src/model/nn/params.js';
 import { createExtractor, createPosterExtractor, extractorConfig, validateExtractorConfig, type ExtractorOverrides, type PresetName } from '../../src/model/extractor/index.js';
@@ -27,10 +28,6 @@ function images(n: number, side: number, seed: number): tf.Tensor4D {
     data[i] = s / 2 ** 32;
   }
   return tf.tensor4d(data, [n, side, side, 3]);
-}
-
-function maxAbsDiff(a: tf.Tensor, b: tf.Tensor): number {
-  return tf.tidy(() => tf.max(tf.abs(tf.sub(a, b))).dataSync()[0]);
 }
 
 test('full preset: spec shapes at every tap, 43-47 M parameters, ~8.4 G MACs', () => {

@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
+import { maxAbsDiff } from '../numeric.js';
 import { initBackend } from '../../src/backends/index.js';
 import { addParam, createParams, setTrainable } from '../../src/model/nn/params.js';
 import {
@@ -33,10 +34,6 @@ function smallConfig(extra: Record<string, unknown> = {}) {
 }
 
 const labelsOf = (n: number) => Array.from({ length: n }, (_, i) => i % CLASSES.length);
-
-function maxAbsDiff(a: tf.Tensor, b: tf.Tensor): number {
-  return tf.tidy(() => tf.max(tf.abs(tf.sub(a, b))).dataSync()[0]!);
-}
 
 describe('batch invariance', () => {
   test('a face gives the same outputs alone and inside a batch of 64 other faces', () => {
