@@ -77,7 +77,8 @@ export async function run(argv: string[]): Promise<number> {
   };
   // Before anything slow: a server that may not start says so at once.
   checkExposure(settings);
-  // The main thread decodes frames and runs face detection; the model gets the other cores.
+  // The main thread runs the decoders and the server; face detection runs in a detector worker
+  // thread and the model in its own worker threads on the other cores.
   const workers = intArg('workers', values.workers, 0, 64) ?? Math.min(4, os.availableParallelism() - 1);
   const maxUploadMiB = intArg('max-upload', values['max-upload'], 1, 1 << 20);
   const limits = { ...settings.limits, ...(maxUploadMiB ? { maxUploadBytes: maxUploadMiB * 1024 * 1024 } : {}) };
