@@ -13,7 +13,7 @@ import { Readable } from 'node:stream';
 import { randomUUID } from 'node:crypto';
 import { DEFAULT_LIMITS, type Limits } from '../env.js';
 import { HttpError } from '../server/errors.js';
-import type { JobInfo, JobState, Jobs, UploadReservation } from '../server/jobs.js';
+import { createUploadBudget, type JobInfo, type JobState, type Jobs } from '../server/jobs.js';
 import { labelsObject } from './job-worker.js';
 import { mirrorKv, type KvMirror } from './mirror.js';
 import { encode, type ClusterResources } from './nats.js';
@@ -61,7 +61,6 @@ export function createClusterJobs(options: ClusterJobsOptions): ClusterJobs {
   const { resources: r, log = (l: string) => console.error(l) } = options;
   const limits: Limits = { ...DEFAULT_LIMITS, ...options.limits };
   const records: KvMirror<ClusterJobRecord> = mirrorKv<ClusterJobRecord>(r.jobs);
-  let reservedBytes = 0;
   let queueStats: QueueStats = { pending: 0, ackPending: 0, redelivered: 0 };
   let cacheDir = options.cacheDir;
   let pruneTimer: NodeJS.Timeout | undefined;
@@ -85,14 +84,12 @@ export function createClusterJobs(options: ClusterJobsOptions): ClusterJobs {
   };
   const all = () => records.entries().map(([, e]) => e.value);
   const queued = () => all().filter((j) => j.info.state === 'queued').length;
-  const heldUploadBytes = () => reservedBytes + all().filter((j) => !FINISHED.includes(j.info.state)).reduce((s, j) => s + j.request.inputBytes, 0);
+  const uploads = createUploadBudget(limits.maxQueuedUploadBytes, () => all().filter((j) => !FINISHED.includes(j.info.state)).reduce((s, j) => s + j.request.inputBytes, 0));
 
-  const tooManyUploads = () =>
-    new HttpError(429, 'too many uploads', `videos waiting to be labelled hold ${limits.maxQueuedUploadBytes} bytes, the limit; try again when some jobs have run`);
   const assertRoom = (upload = false) => {
     const n = queued();
     if (n >= limits.maxQueuedJobs) throw new HttpError(429, 'too many jobs', `${n} jobs are queued, the limit is ${limits.maxQueuedJobs}; try again when some have run`);
-    if (upload && heldUploadBytes() >= limits.maxQueuedUploadBytes) throw tooManyUploads();
+    if (upload) uploads.assertRoom();
   };
 
   const removeObjects = async (id: string, input?: string) => {
@@ -153,26 +150,7 @@ export function createClusterJobs(options: ClusterJobsOptions): ClusterJobs {
         await input.close();
       }
     },
-    reserveUpload(): UploadReservation {
-      let bytes = 0;
-      let released = false;
-      return {
-        get bytes() {
-          return bytes;
-        },
-        add(n) {
-          if (released) return;
-          bytes += n;
-          reservedBytes += n;
-          if (heldUploadBytes() > limits.maxQueuedUploadBytes) throw tooManyUploads();
-        },
-        release() {
-          if (released) return;
-          released = true;
-          reservedBytes -= bytes;
-        },
-      };
-    },
+    reserveUpload: () => uploads.reserve(),
     assertRoom,
     get(id) {
       const rec = records.get(id)?.value;

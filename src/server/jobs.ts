@@ -34,6 +34,47 @@ export interface UploadReservation {
   release(): void;
 }
 
+/**
+ * The upload budget: bytes of uploads in progress (reservations) plus `queuedBytes()` (the inputs
+ * queued jobs still hold) may not pass `limit`; past it a reservation throws a 429.
+ *
+ * @example
+ * const budget = createUploadBudget(limits.maxQueuedUploadBytes, () => bytesOfQueuedInputs);
+ * const upload = budget.reserve();
+ * upload.add(chunk.length);   // throws HttpError 429 over the limit
+ */
+export function createUploadBudget(limit: number, queuedBytes: () => number) {
+  let reserved = 0;
+  const held = () => reserved + queuedBytes();
+  const tooMany = () => new HttpError(429, 'too many uploads', `uploads waiting to be labelled hold ${limit} bytes, the limit; try again when some jobs have run`);
+  return {
+    /** Throws the 429 when the budget is already used up. */
+    assertRoom(): void {
+      if (held() >= limit) throw tooMany();
+    },
+    reserve(): UploadReservation {
+      let bytes = 0;
+      let released = false;
+      return {
+        get bytes() {
+          return bytes;
+        },
+        add(n) {
+          if (released) return;
+          bytes += n;
+          reserved += n;
+          if (held() > limit) throw tooMany();
+        },
+        release() {
+          if (released) return;
+          released = true;
+          reserved -= bytes;
+        },
+      };
+    },
+  };
+}
+
 export interface JobRequest {
   /** The video, opened and checked; the job closes it when it ends. */
   input: OpenedFile;
@@ -118,7 +159,6 @@ export function createJobs(options: JobsOptions): Jobs {
   const queue: Job[] = [];
   let running = 0;
   /** Bytes of uploads in progress. */
-  let reservedBytes = 0;
   /** Bytes of the inputs of unfinished uploaded jobs. */
   let jobUploadBytes = 0;
   let closed = false;
@@ -146,7 +186,7 @@ export function createJobs(options: JobsOptions): Jobs {
     return out;
   };
 
-  const heldUploadBytes = () => reservedBytes + jobUploadBytes;
+  const uploads = createUploadBudget(limits.maxQueuedUploadBytes, () => jobUploadBytes);
   const holdUpload = (job: Job) => {
     job.holdsUpload = true;
     jobUploadBytes += job.record.request.uploadBytes ?? 0;
@@ -239,13 +279,11 @@ export function createJobs(options: JobsOptions): Jobs {
     }
   };
 
-  const tooManyUploads = () =>
-    new HttpError(429, 'too many uploads', `uploads waiting to be labelled hold ${limits.maxQueuedUploadBytes} bytes, the limit; try again when some jobs have run`);
   const assertRoom = (upload = false) => {
     if (queue.length >= limits.maxQueuedJobs) {
       throw new HttpError(429, 'too many jobs', `${queue.length} jobs are queued, the limit is ${limits.maxQueuedJobs}; try again when some have run`);
     }
-    if (upload && heldUploadBytes() >= limits.maxQueuedUploadBytes) throw tooManyUploads();
+    if (upload) uploads.assertRoom();
   };
 
   return {
@@ -313,26 +351,7 @@ export function createJobs(options: JobsOptions): Jobs {
       pump();
       return snapshot(job);
     },
-    reserveUpload() {
-      let bytes = 0;
-      let released = false;
-      return {
-        get bytes() {
-          return bytes;
-        },
-        add(n) {
-          if (released) return;
-          bytes += n;
-          reservedBytes += n;
-          if (heldUploadBytes() > limits.maxQueuedUploadBytes) throw tooManyUploads();
-        },
-        release() {
-          if (released) return;
-          released = true;
-          reservedBytes -= bytes;
-        },
-      };
-    },
+    reserveUpload: () => uploads.reserve(),
     assertRoom,
     get: (id) => {
       const job = jobs.get(id);
