@@ -84,6 +84,18 @@ export async function loadFaceModel(dir: string, options: Partial<FaceModelOptio
     model.dispose();
     throw e;
   }
+  /** The FaceModel over one way of running a batch of crops (in this thread or in the pool). */
+  const faceModel = (run: (batch: ReturnType<typeof cropsToBatch>) => Promise<PredictionBatches>, dispose: () => void): FaceModel => ({
+    classes,
+    inputSize,
+    cropTemplate,
+    engine,
+    async predict(crops) {
+      if (crops.length === 0) return [];
+      return toPredictions(await run(cropsToBatch(crops, inputSize)), classes);
+    },
+    dispose,
+  });
   if (workers === 0) {
     let runner;
     try {
@@ -92,19 +104,8 @@ export async function loadFaceModel(dir: string, options: Partial<FaceModelOptio
       model.dispose();
       throw e;
     }
-    return {
-      classes,
-      inputSize,
-      cropTemplate,
-      engine,
-      async predict(crops) {
-        if (crops.length === 0) return [];
-        return toPredictions(await runner.predict(cropsToBatch(crops, inputSize)), classes);
-      },
-      dispose: () => {
-        void runner.dispose().finally(() => model.dispose());
-      },
-    };
+    const ready = runner;
+    return faceModel((batch) => ready.predict(batch), () => void ready.dispose().finally(() => model.dispose()));
   }
   const spec = arbexWorkerSpec(model, engine);
   model.dispose();
@@ -115,15 +116,5 @@ export async function loadFaceModel(dir: string, options: Partial<FaceModelOptio
     size: workers,
     backend: backend ?? (current === 'tensorflow' || current === 'cpu' ? current : 'wasm'),
   });
-  return {
-    classes,
-    inputSize,
-    cropTemplate,
-    engine,
-    async predict(crops) {
-      if (crops.length === 0) return [];
-      return toPredictions((await pool.predict(cropsToBatch(crops, inputSize))) as PredictionBatches, classes);
-    },
-    dispose: () => void pool.close(),
-  };
+  return faceModel(async (batch) => (await pool.predict(batch)) as PredictionBatches, () => void pool.close());
 }
